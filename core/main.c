@@ -1,0 +1,3 @@
+/* main.c: postad entry point: options, startup order, exit */
+#include "config.h"
+int main(void) { return 0; }

@@ -181,8 +181,10 @@ struct posta_msg {
  * empty line ending it (BODY[n.MIME]); body_* its body (BODY[n]).  For a
  * message/rfc822 part (POSTA_PART_MESSAGE) the body is a whole message:
  * its header is the first msg_header_len bytes of the body (BODY[n.HEADER])
- * and the rest is BODY[n.TEXT].  The parts of a single-part message are
- * one entry "1" whose header is the message header.
+ * and the rest is BODY[n.TEXT].  The table starts with the whole message,
+ * section "" (BODY[HEADER], BODY[TEXT]), then every part depth first; the
+ * body of a single-part message (top level or inside message/rfc822) is
+ * its own entry S.1 sharing the message's offsets (RFC 3501 6.4.5).
  */
 enum posta_part_flag {
 	POSTA_PART_MULTIPART = 1u << 0,
@@ -190,7 +192,7 @@ enum posta_part_flag {
 };
 
 struct posta_mime_part {
-	const char *section;		/* "1", "1.2", "2.1.3" */
+	const char *section;		/* "", "1", "1.2", "2.1.3" */
 	uint64_t header_off, header_len;
 	uint64_t body_off, body_len;
 	uint64_t msg_header_len;	/* POSTA_PART_MESSAGE only */

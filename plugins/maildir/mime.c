@@ -944,13 +944,19 @@ parse_addresses(struct mime_parser *p, const char *v, size_t len)
 		ph.com_len = 0;
 		read_phrase(&c, &ph);
 		if (c.p >= c.end || *c.p == ',' || *c.p == ';') {
-			/* a lone word is a local-part without a domain */
-			if (ph.words > 0) {
+			/* one word is a local-part without a domain, more
+			   are a display name without an address */
+			if (ph.words == 1) {
 				name = phrase_or_null(p, ph.com, ph.com_len);
 				mailbox = pdup(p, ph.sp, ph.sp_len);
 				if (mailbox != NULL)
 					(void)addr_add(p, &l, name, NULL,
 					    mailbox, missing_domain);
+			} else if (ph.words > 1) {
+				name = pdup(p, ph.sp, ph.sp_len);
+				if (name != NULL)
+					(void)addr_add(p, &l, name, NULL,
+					    missing_mailbox, missing_domain);
 			}
 			if (c.p < c.end && *c.p == ';' && in_group) {
 				(void)addr_add(p, &l, NULL, NULL, NULL, NULL);

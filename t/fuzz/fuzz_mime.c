@@ -1,0 +1,170 @@
+/* fuzz_mime.c: libFuzzer target for the MIME parser; -DFUZZ_STANDALONE runs it over files */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "mime.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/*
+ * The first byte picks a chunk size, so one input is also fed in pieces
+ * split at awkward places; the summary must then be byte-identical to
+ * the one-piece parse.  Small limits are used so the fuzzer reaches the
+ * depth, part and header-budget paths with short inputs.
+ */
+static int
+parse(const uint8_t *data, size_t size, size_t step, struct arena *a,
+    struct mime_summary **s_r)
+{
+	struct mime_limits lim = { 8, 64, 2048 };
+	struct mime_parser *p = mime_parser_new(a, &lim);
+	size_t off;
+	int r = 0;
+
+	if (p == NULL)
+		return -ENOMEM;
+	for (off = 0; off < size && r == 0; off += step) {
+		size_t n = size - off < step ? size - off : step;
+
+		r = mime_parser_feed(p, data + off, n);
+	}
+	if (r == 0)
+		r = mime_parser_finish(p, s_r);
+	return r;
+}
+
+static void
+check_same(const struct mime_summary *x, const struct mime_summary *y)
+{
+	size_t i;
+
+	if (strcmp(x->envelope, y->envelope) != 0 ||
+	    strcmp(x->bodystructure, y->bodystructure) != 0 ||
+	    strcmp(x->body, y->body) != 0 || x->size != y->size ||
+	    x->lines != y->lines || x->n_parts != y->n_parts)
+		abort();
+	for (i = 0; i < x->n_parts; i++) {
+		const struct mime_part *a = &x->parts[i], *b = &y->parts[i];
+
+		if (strcmp(a->section, b->section) != 0 ||
+		    a->header_off != b->header_off ||
+		    a->header_len != b->header_len ||
+		    a->body_off != b->body_off || a->body_len != b->body_len ||
+		    a->body_lines != b->body_lines ||
+		    a->message_header_len != b->message_header_len)
+			abort();
+		/* every range lies inside the message */
+		if (a->header_off + a->header_len > x->size ||
+		    a->body_off + a->body_len > x->size ||
+		    a->message_header_len > a->body_len)
+			abort();
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct arena *a1, *a2;
+	struct mime_summary *s1 = NULL, *s2 = NULL;
+	size_t step;
+
+	if (size == 0)
+		return 0;
+	step = (size_t)data[0] % 17 + 1;
+	data++;
+	size--;
+	a1 = arena_new(4096, 0);
+	a2 = arena_new(4096, 0);
+	if (a1 == NULL || a2 == NULL)
+		abort();
+	if (parse(data, size, size == 0 ? 1 : size, a1, &s1) != 0 ||
+	    parse(data, size, step, a2, &s2) != 0)
+		abort();
+	check_same(s1, s2);
+	arena_free(&a1);
+	arena_free(&a2);
+	return 0;
+}
+
+#ifdef FUZZ_STANDALONE
+#include <dirent.h>
+
+static int
+run_file(int i, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	size_t n;
+
+	if (f == NULL) {
+		printf("not ok %d - %s: cannot open\n", i, path);
+		return 1;
+	}
+	buf = malloc(1 << 20);
+	if (buf == NULL)
+		abort();
+	n = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	/* a failure aborts, which the TAP driver reports */
+	LLVMFuzzerTestOneInput(buf, n);
+	free(buf);
+	printf("ok %d - %s\n", i, path);
+	return 0;
+}
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Runs the target over the files named on the command line, or over the
+   seed corpus, as TAP: make check exercises it without libFuzzer. */
+int
+main(int argc, char **argv)
+{
+	char *names[4096];
+	int i, n = 0, bad = 0;
+
+	if (argc > 1) {
+		printf("1..%d\n", argc - 1);
+		for (i = 1; i < argc; i++)
+			bad += run_file(i, argv[i]);
+		return bad != 0;
+	}
+#ifdef FUZZ_CORPUS_DIR
+	{
+		DIR *d = opendir(FUZZ_CORPUS_DIR);
+		struct dirent *e;
+
+		if (d == NULL) {
+			printf("1..0 # SKIP %s not found\n", FUZZ_CORPUS_DIR);
+			return 0;
+		}
+		while ((e = readdir(d)) != NULL && n < 4096) {
+			if (e->d_name[0] == '.')
+				continue;
+			if (asprintf(&names[n], "%s/%s", FUZZ_CORPUS_DIR,
+			    e->d_name) < 0)
+				abort();
+			n++;
+		}
+		closedir(d);
+	}
+#endif
+	qsort(names, (size_t)n, sizeof(names[0]), cmp_names);
+	printf("1..%d\n", n);
+	for (i = 0; i < n; i++) {
+		bad += run_file(i + 1, names[i]);
+		free(names[i]);
+	}
+	return bad != 0;
+}
+#endif

@@ -1,0 +1,27 @@
+#!/bin/sh
+# deps-debian.sh: installs every Debian 12 package Posta needs to build, test and run
+set -eu
+if [ "$(id -u)" != 0 ]; then
+	echo "deps-debian.sh: run as root (it calls apt-get)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+PKGS="build-essential autoconf automake libtool pkg-config make gcc clang
+ libuv1-dev libgnutls28-dev gnutls-bin libltdl-dev liblmdb-dev lmdb-utils
+ libcrypt-dev libc-ares-dev libcmocka-dev
+ python3 openssl ca-certificates curl swaks fetchmail isync procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |
+	    grep -q '^install ok installed$' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	echo "deps-debian.sh: installing:$missing"
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+# postad drops root to this user
+if ! getent passwd posta >/dev/null; then
+	adduser --system --group --home /var/lib/posta --no-create-home \
+	    posta >/dev/null
+fi

@@ -1,0 +1,37 @@
+#!/bin/sh
+# test-all.sh: on a fresh Debian 12 (as root): install, build, run every test, then again under ASan/UBSan
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+sh scripts/deps-debian.sh
+autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+jobs=$(nproc 2>/dev/null || echo 2)
+
+run_check() {
+	dir=$1
+	shift
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" -q "$@" &&
+	    make -s -j"$jobs" &&
+	    if ! make -s -j"$jobs" check; then
+		for f in $(find . -name '*.log' -path './t/*'); do
+			if grep -q -E '^(not ok|FAIL|ERROR)' "$f"; then
+				echo "==== $f"; tail -n 150 "$f"
+			fi
+		done
+		grep -h -E '^(# )?(TOTAL|PASS|FAIL|ERROR):' test-suite.log || true
+		exit 1
+	    fi)
+}
+
+echo "== build and test"
+run_check "$top/_build/normal"
+echo "== make distcheck"
+(cd "$top/_build/normal" && make -s -j"$jobs" distcheck >/dev/null)
+echo "== build and test under AddressSanitizer and UndefinedBehaviorSanitizer"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS UBSAN_OPTIONS
+run_check "$top/_build/asan" --enable-sanitizers
+echo "== all tests passed"

@@ -141,6 +141,10 @@ cipher_flush(struct conn *c)
 	int r = raw_write(c, c->cipher_out, c->cipher_out_len);
 
 	c->cipher_out_len = 0;
+	/* raw_write copied it; an idle TLS session keeps no buffer */
+	free(c->cipher_out);
+	c->cipher_out = NULL;
+	c->cipher_out_cap = 0;
 	return r;
 }
 
@@ -214,12 +218,10 @@ conn_flush(struct conn *c)
 		r = raw_write(c, c->out, c->out_len);
 	}
 	c->out_len = 0;
-	/* an idle session should not keep a large output buffer */
-	if (c->out_cap > 2 * OUT_FLUSH_AT) {
-		free(c->out);
-		c->out = NULL;
-		c->out_cap = 0;
-	}
+	/* the data was copied on its way out; idle sessions keep no buffer */
+	free(c->out);
+	c->out = NULL;
+	c->out_cap = 0;
 	if (r < 0) {
 		conn_teardown(c, r == POSTA_ETLS ? POSTA_ETLS : -ECONNRESET);
 		return r;
@@ -499,6 +501,8 @@ conn_pump(struct conn *c)
 		if (used == 0 && linebuf_buffered(&c->in) == before)
 			return;	/* no room until the module goes on */
 	}
+	/* an idle session keeps no input buffer */
+	linebuf_release(&c->in);
 	if (c->eof) {
 		/* the peer is done sending: answer what it sent, then close */
 		if (!c->paused && c->stash_len == 0 &&

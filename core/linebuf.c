@@ -10,6 +10,8 @@
 /* Room beyond the longest line so a read never has to wait for one byte. */
 #define LINEBUF_SLACK	1024
 #define LINEBUF_MIN_CAP	4096
+/* first allocation; doubled up to the full capacity while a line grows */
+#define LINEBUF_INITIAL	1024
 
 int
 linebuf_init(struct linebuf *lb, size_t max_line)
@@ -27,10 +29,9 @@ linebuf_init(struct linebuf *lb, size_t max_line)
 	cap = max_line + 2 + LINEBUF_SLACK;
 	if (cap < LINEBUF_MIN_CAP)
 		cap = LINEBUF_MIN_CAP;
-	lb->buf = malloc(cap);
-	if (lb->buf == NULL)
-		return -ENOMEM;
-	lb->cap = cap;
+	/* allocated on first use and grown on demand: an idle session with
+	   a 64k line limit must not hold 64k */
+	lb->max_cap = cap;
 	lb->max_line = max_line;
 	return 0;
 }
@@ -42,9 +43,35 @@ linebuf_deinit(struct linebuf *lb)
 	memset(lb, 0, sizeof(*lb));
 }
 
+void
+linebuf_release(struct linebuf *lb)
+{
+	if (lb->start != lb->end || lb->buf == NULL)
+		return;
+	free(lb->buf);
+	lb->buf = NULL;
+	lb->cap = lb->start = lb->end = lb->scanned = 0;
+}
+
 uint8_t *
 linebuf_space(struct linebuf *lb, size_t *len_r)
 {
+	if ((lb->buf == NULL || lb->end - lb->start == lb->cap) &&
+	    lb->cap < lb->max_cap) {
+		size_t want = lb->cap == 0 ? LINEBUF_INITIAL : lb->cap * 2;
+		uint8_t *n;
+
+		if (want > lb->max_cap)
+			want = lb->max_cap;
+		n = realloc(lb->buf, want);
+		if (n == NULL) {
+			/* no room is an answer the caller already handles */
+			*len_r = 0;
+			return lb->buf != NULL ? lb->buf + lb->end : NULL;
+		}
+		lb->buf = n;
+		lb->cap = want;
+	}
 	if (lb->start == lb->end) {
 		lb->start = lb->end = 0;
 	} else if (lb->start > 0) {

@@ -31,6 +31,7 @@ struct linebuf {		/* embedded in the connection; fields private */
 	size_t max_line;	/* longest line accepted, terminator excluded */
 	size_t want;		/* >0: exact-byte mode, bytes still wanted */
 	bool discarding;	/* inside an over-long line, dropping to LF */
+	size_t max_cap;		/* full capacity, allocated lazily */
 	size_t scanned;		/* bytes after start known to hold no LF */
 };
 
@@ -89,6 +90,9 @@ void linebuf_read_bytes(struct linebuf *lb, size_t n);
  * same count, an over-long line is still being skipped.
  */
 void linebuf_discard(struct linebuf *lb);
+
+/* Frees the buffer while nothing is buffered (an idle session). */
+void linebuf_release(struct linebuf *lb);
 
 /* Bytes buffered and not yet handed out by an event. */
 size_t linebuf_buffered(const struct linebuf *lb);

@@ -204,8 +204,9 @@ finish(struct linebuf *lb, struct rec *r)
 		rec_bytes(r, r->data, r->data_len);
 		rec_putc(r, '\n');
 	}
-	/* the buffer never grew */
-	assert_true(lb->cap >= 4096 && lb->cap > lb->max_line + 2);
+	/* the buffer grows lazily, never past its full capacity */
+	assert_true(lb->max_cap >= 4096 && lb->max_cap > lb->max_line + 2);
+	assert_true(lb->cap <= lb->max_cap);
 }
 
 /* Feeds in chunks of at most chunk bytes (0 = all at once). */
@@ -218,7 +219,7 @@ run_chunked(size_t max_line, const uint8_t *in, size_t len, size_t chunk)
 	char *out;
 
 	assert_int_equal(linebuf_init(&lb, max_line), 0);
-	cap = lb.cap;
+	cap = lb.max_cap;
 	rec_init(&r);
 	if (chunk == 0)
 		chunk = len;
@@ -230,7 +231,7 @@ run_chunked(size_t max_line, const uint8_t *in, size_t len, size_t chunk)
 	}
 	drain(&lb, &r);
 	finish(&lb, &r);
-	assert_int_equal(lb.cap, cap);
+	assert_int_equal(lb.max_cap, cap);
 	out = strdup(r.s);
 	assert_non_null(out);
 	rec_free(&r);
@@ -603,6 +604,32 @@ test_buffered_and_full(void **state)
 }
 
 static void
+test_release(void **state)
+{
+	struct linebuf lb;
+	uint8_t *p;
+	size_t room;
+
+	assert_int_equal(linebuf_init(&lb, 65536), 0);
+	p = linebuf_space(&lb, &room);
+	assert_non_null(p);
+	/* small at first: an idle session must not pay for max_line */
+	assert_true(room <= 1024);
+	memcpy(p, "abc", 3);
+	linebuf_commit(&lb, 3);
+	linebuf_release(&lb);
+	assert_non_null(lb.buf);	/* a partial line keeps its buffer */
+	put(&lb, "\n");
+	expect_line(&lb, "abc");
+	linebuf_release(&lb);
+	assert_null(lb.buf);
+	assert_int_equal(lb.cap, 0);
+	put(&lb, "def\n");
+	expect_line(&lb, "def");
+	linebuf_deinit(&lb);
+}
+
+static void
 test_init_sizes(void **state)
 {
 	static const size_t sizes[] = { 0, 1, 998, 4093, 4094, 4095, 65536 };
@@ -611,8 +638,10 @@ test_init_sizes(void **state)
 
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		assert_int_equal(linebuf_init(&lb, sizes[i]), 0);
-		assert_true(lb.cap >= 4096);
-		assert_true(lb.cap > sizes[i] + 2);
+		assert_true(lb.max_cap >= 4096);
+		assert_true(lb.max_cap > sizes[i] + 2);
+		/* nothing is allocated until the first read */
+		assert_null(lb.buf);
 		assert_int_equal(linebuf_buffered(&lb), 0);
 		expect_type(&lb, LINEBUF_NEED_MORE);
 		linebuf_deinit(&lb);
@@ -701,6 +730,7 @@ main(void)
 		cmocka_unit_test(test_discard),
 		cmocka_unit_test(test_buffered_and_full),
 		cmocka_unit_test(test_init_sizes),
+		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_max_line_fills_buffer),
 		cmocka_unit_test(test_random_splits),
 	};

@@ -1233,24 +1233,6 @@ header_done(struct mime_parser *p, struct node *n, uint64_t end,
 	}
 }
 
-/* Ends node n at line start L (p->pos): its body loses the [CR]LF that
-   belongs to the delimiter, unless that line end is not inside it. */
-static void
-node_end_at_delimiter(struct mime_parser *p, struct node *n)
-{
-	uint64_t start = n->header_done ? n->body_off : n->hdr_off;
-	uint64_t end = p->pos, lf = p->lfs;
-
-	if (p->eol_len > 0 && p->eol_start >= start) {
-		end = p->eol_start;
-		lf = p->lfs - 1;
-	}
-	if (!n->header_done)
-		header_done(p, n, end, lf, false);
-	n->body_end = end;
-	n->lf_body_end = lf;
-}
-
 static void
 header_byte(struct mime_parser *p, uint8_t c)
 {
@@ -1443,8 +1425,25 @@ boundary_found(struct mime_parser *p, size_t k, bool close)
 	struct node *m = p->bounds[k], *n;
 	size_t len = p->lbuf_len;
 
-	for (n = p->cur; n != m && n != NULL; n = n->parent)
-		node_end_at_delimiter(p, n);
+	if (p->cur != m) {
+		/* the innermost open part loses the [CR]LF that belongs to
+		   the delimiter, unless that line end is not inside it (it
+		   ended its header); the parts around it end where it ends */
+		uint64_t start = p->cur->header_done ? p->cur->body_off :
+		    p->cur->hdr_off;
+		uint64_t end = p->pos, lf = p->lfs;
+
+		if (p->eol_len > 0 && p->eol_start >= start) {
+			end = p->eol_start;
+			lf = p->lfs - 1;
+		}
+		for (n = p->cur; n != m && n != NULL; n = n->parent) {
+			if (!n->header_done)
+				header_done(p, n, end, lf, false);
+			n->body_end = end;
+			n->lf_body_end = lf;
+		}
+	}
 	/* a close delimiter retires its boundary (RFC 2046 5.1.1) */
 	p->n_bounds = close ? k : k + 1;
 	bounds_recompute(p);

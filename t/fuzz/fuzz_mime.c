@@ -40,6 +40,34 @@ parse(const uint8_t *data, size_t size, size_t step, struct arena *a,
 	return r;
 }
 
+/* A part lies inside its parent's body, or is that single-part
+   message's body itself. */
+static void
+check_parent(const struct mime_summary *x, size_t i)
+{
+	const struct mime_part *c = &x->parts[i], *p;
+	const char *dot = strrchr(c->section, '.');
+	size_t plen = dot != NULL ? (size_t)(dot - c->section) : 0, j;
+
+	for (j = 0; j < i; j++) {
+		p = &x->parts[j];
+		if (strlen(p->section) == plen &&
+		    strncmp(p->section, c->section, plen) == 0)
+			break;
+	}
+	if (j == i)
+		abort();
+	p = &x->parts[j];
+	if (j == 0 && !p->is_multipart) {
+		if (c->header_off != p->header_off || c->body_off != p->body_off)
+			abort();
+	} else if (c->header_off < p->body_off) {
+		abort();
+	}
+	if (c->body_off + c->body_len > p->body_off + p->body_len)
+		abort();
+}
+
 static void
 check_same(const struct mime_summary *x, const struct mime_summary *y)
 {
@@ -61,10 +89,12 @@ check_same(const struct mime_summary *x, const struct mime_summary *y)
 		    a->message_header_len != b->message_header_len)
 			abort();
 		/* every range lies inside the message */
-		if (a->header_off + a->header_len > x->size ||
+		if (a->header_off + a->header_len != a->body_off ||
 		    a->body_off + a->body_len > x->size ||
 		    a->message_header_len > a->body_len)
 			abort();
+		if (i > 0)
+			check_parent(x, i);
 	}
 }
 

@@ -98,6 +98,53 @@ summary_text(const struct mime_summary *s)
 	}
 }
 
+/* Every range lies in the message, and each part inside its parent's
+   body: what the IMAP layer relies on when it serves sections. */
+static void
+check_invariants(const struct mime_summary *s)
+{
+	size_t i, j;
+
+	assert_true(s->n_parts >= 1);
+	assert_string_equal(s->parts[0].section, "");
+	assert_int_equal(s->parts[0].header_off, 0);
+	assert_int_equal(s->parts[0].body_off + s->parts[0].body_len, s->size);
+	for (i = 0; i < s->n_parts; i++) {
+		const struct mime_part *p = &s->parts[i], *q;
+		const char *dot = strrchr(p->section, '.');
+		char parent[64];
+
+		assert_int_equal(p->header_off + p->header_len, p->body_off);
+		assert_true(p->body_off + p->body_len <= s->size);
+		assert_true(p->message_header_len <= p->body_len);
+		assert_true(p->is_message_rfc822 || p->message_header_len == 0);
+		if (i == 0)
+			continue;
+		snprintf(parent, sizeof(parent), "%.*s",
+		    dot != NULL ? (int)(dot - p->section) : 0, p->section);
+		for (j = 0; j < i; j++) {
+			if (strcmp(s->parts[j].section, parent) == 0)
+				break;
+		}
+		assert_true(j < i);
+		q = &s->parts[j];
+		if (q->is_multipart) {
+			assert_true(p->header_off >= q->body_off);
+		} else if (j == 0) {
+			/* "1" of a single-part message is that message */
+			assert_int_equal(p->header_off, q->header_off);
+			assert_int_equal(p->body_off, q->body_off);
+		} else {
+			/* inside message/rfc822 S: the attached message's
+			   own body (S.1) or the parts of its multipart */
+			assert_true(q->is_message_rfc822);
+			assert_true(p->header_off >= q->body_off);
+		}
+		assert_true(p->body_off + p->body_len <=
+		    q->body_off + q->body_len);
+	}
+}
+
 /* feeds data in chunks of `step` bytes, or split once at `split` */
 static char *
 parse_text(const uint8_t *data, size_t len, size_t step, size_t split,
@@ -126,6 +173,7 @@ parse_text(const uint8_t *data, size_t len, size_t step, size_t split,
 		    len - split), 0);
 	}
 	assert_int_equal(mime_parser_finish(p, &s), 0);
+	check_invariants(s);
 	t = summary_text(s);
 	arena_free(&a);
 	return t;
@@ -214,7 +262,7 @@ static const char *const corpus[] = {
 	"11-multipart-no-boundary", "12-digest", "13-nul-8bit",
 	"14-rfc822-top", "15-prefix-boundaries", "16-empty-parts",
 	"17-report", "18-broken-headers", "19-signed", "20-headers-only",
-	"21-eof-delimiter",
+	"21-eof-delimiter", "22-blank-line-before-delimiter",
 };
 
 /* ---- programmatic cases ---- */

@@ -1489,6 +1489,9 @@ mime_parser_new(struct arena *a, const struct mime_limits *lim)
 		p->lim.max_parts = def.max_parts;
 	if (p->lim.max_header_bytes == 0)
 		p->lim.max_header_bytes = def.max_header_bytes;
+	/* output is written recursively: keep the stack small */
+	if (p->lim.max_depth > MIME_DEPTH_MAX)
+		p->lim.max_depth = MIME_DEPTH_MAX;
 	p->bounds = arena_alloc(a, sizeof(*p->bounds) *
 	    (p->lim.max_depth + 1));
 	if (p->bounds == NULL)
@@ -1919,4 +1922,210 @@ mime_parse_buffer(struct arena *a, const struct mime_limits *lim,
 	if (ret == 0)
 		ret = mime_parser_finish(p, summary_r);
 	return ret;
+}
+
+/* ---- cache form ---- */
+
+/*
+ * Little-endian, versioned by the magic: "PMS1", size u64, lines u32,
+ * n_parts u32, envelope, bodystructure, body, then per part: section,
+ * header_off, header_len, body_off, body_len, message_header_len (u64),
+ * body_lines, depth (u32), flags (u8: 1 multipart, 2 message/rfc822),
+ * type, subtype, charset, encoding.  A string is a u32 length and its
+ * bytes; length 0xffffffff is NULL.
+ */
+#define CACHE_MAGIC "PMS1"
+#define CACHE_NULL 0xffffffffu
+
+struct wbuf {
+	uint8_t *p;	/* NULL: only count */
+	size_t len;
+};
+
+static void
+w_bytes(struct wbuf *w, const void *d, size_t n)
+{
+	if (w->p != NULL && n > 0)
+		memcpy(w->p + w->len, d, n);
+	w->len += n;
+}
+
+static void
+w_uint(struct wbuf *w, uint64_t v, unsigned int bytes)
+{
+	uint8_t b[8];
+	unsigned int i;
+
+	for (i = 0; i < bytes; i++)
+		b[i] = (uint8_t)(v >> (8 * i));
+	w_bytes(w, b, bytes);
+}
+
+static void
+w_str(struct wbuf *w, const char *s)
+{
+	if (s == NULL) {
+		w_uint(w, CACHE_NULL, 4);
+		return;
+	}
+	w_uint(w, strlen(s), 4);
+	w_bytes(w, s, strlen(s));
+}
+
+int
+mime_summary_encode(struct arena *a, const struct mime_summary *s,
+    uint8_t **buf_r, size_t *len_r)
+{
+	struct wbuf w = { NULL, 0 };
+	size_t i;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			w.p = arena_alloc(a, w.len);
+			if (w.p == NULL)
+				return -ENOMEM;
+			w.len = 0;
+		}
+		w_bytes(&w, CACHE_MAGIC, 4);
+		w_uint(&w, s->size, 8);
+		w_uint(&w, s->lines, 4);
+		w_uint(&w, s->n_parts, 4);
+		w_str(&w, s->envelope);
+		w_str(&w, s->bodystructure);
+		w_str(&w, s->body);
+		for (i = 0; i < s->n_parts; i++) {
+			const struct mime_part *p = &s->parts[i];
+
+			w_str(&w, p->section);
+			w_uint(&w, p->header_off, 8);
+			w_uint(&w, p->header_len, 8);
+			w_uint(&w, p->body_off, 8);
+			w_uint(&w, p->body_len, 8);
+			w_uint(&w, p->message_header_len, 8);
+			w_uint(&w, p->body_lines, 4);
+			w_uint(&w, p->depth, 4);
+			w_uint(&w, (p->is_multipart ? 1u : 0u) |
+			    (p->is_message_rfc822 ? 2u : 0u), 1);
+			w_str(&w, p->type);
+			w_str(&w, p->subtype);
+			w_str(&w, p->charset);
+			w_str(&w, p->encoding);
+		}
+	}
+	*buf_r = w.p;
+	*len_r = w.len;
+	return 0;
+}
+
+struct rbuf {
+	const uint8_t *p, *end;
+	struct arena *a;
+	int error;
+};
+
+static uint64_t
+r_uint(struct rbuf *r, unsigned int bytes)
+{
+	uint64_t v = 0;
+	unsigned int i;
+
+	if (r->error != 0 || (size_t)(r->end - r->p) < bytes) {
+		r->error = -EINVAL;
+		return 0;
+	}
+	for (i = 0; i < bytes; i++)
+		v |= (uint64_t)r->p[i] << (8 * i);
+	r->p += bytes;
+	return v;
+}
+
+/* NULL with r->error 0 is a stored NULL */
+static const char *
+r_str(struct rbuf *r, bool nullable)
+{
+	uint64_t n = r_uint(r, 4);
+	char *s;
+
+	if (r->error != 0)
+		return NULL;
+	if (n == CACHE_NULL && nullable)
+		return NULL;
+	if (n > (uint64_t)(r->end - r->p) || memchr(r->p, '\0', n) != NULL) {
+		r->error = -EINVAL;
+		return NULL;
+	}
+	s = arena_strndup(r->a, (const char *)r->p, (size_t)n);
+	if (s == NULL) {
+		r->error = -ENOMEM;
+		return NULL;
+	}
+	r->p += n;
+	return s;
+}
+
+int
+mime_summary_decode(struct arena *a, const uint8_t *buf, size_t len,
+    struct mime_summary **summary_r)
+{
+	struct rbuf r = { buf, buf + len, a, 0 };
+	struct mime_summary *s;
+	struct mime_part *parts;
+	uint64_t n, i;
+
+	if (len < 4 || memcmp(buf, CACHE_MAGIC, 4) != 0)
+		return -EINVAL;
+	r.p += 4;
+	s = arena_zalloc(a, sizeof(*s));
+	if (s == NULL)
+		return -ENOMEM;
+	s->size = r_uint(&r, 8);
+	s->lines = (uint32_t)r_uint(&r, 4);
+	n = r_uint(&r, 4);
+	s->envelope = r_str(&r, false);
+	s->bodystructure = r_str(&r, false);
+	s->body = r_str(&r, false);
+	/* each part takes at least 69 bytes: a short blob cannot claim
+	   a huge table */
+	if (r.error != 0 || n == 0 || n > (uint64_t)(r.end - r.p) / 69)
+		return r.error != 0 ? r.error : -EINVAL;
+	parts = arena_zalloc(a, sizeof(*parts) * (size_t)n);
+	if (parts == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n && r.error == 0; i++) {
+		struct mime_part *p = &parts[i];
+		unsigned int flags;
+
+		p->section = r_str(&r, false);
+		p->header_off = r_uint(&r, 8);
+		p->header_len = r_uint(&r, 8);
+		p->body_off = r_uint(&r, 8);
+		p->body_len = r_uint(&r, 8);
+		p->message_header_len = r_uint(&r, 8);
+		p->body_lines = (uint32_t)r_uint(&r, 4);
+		p->depth = (uint32_t)r_uint(&r, 4);
+		flags = (unsigned int)r_uint(&r, 1);
+		p->is_multipart = (flags & 1) != 0;
+		p->is_message_rfc822 = (flags & 2) != 0;
+		p->type = r_str(&r, false);
+		p->subtype = r_str(&r, false);
+		p->charset = r_str(&r, true);
+		p->encoding = r_str(&r, false);
+		/* the IMAP layer seeks with these: they must add up */
+		if (r.error == 0 && (flags > 3 ||
+		    p->header_off > s->size ||
+		    p->header_len > s->size - p->header_off ||
+		    p->body_off != p->header_off + p->header_len ||
+		    p->body_len > s->size - p->body_off ||
+		    p->message_header_len > p->body_len))
+			r.error = -EINVAL;
+	}
+	if (r.error != 0)
+		return r.error;
+	if (r.p != r.end || parts[0].section[0] != '\0')
+		return -EINVAL;
+	s->parts = parts;
+	s->n_parts = (size_t)n;
+	*summary_r = s;
+	return 0;
 }

@@ -34,6 +34,8 @@ struct arena;
 
 /* Longest boundary parameter honoured (RFC 2046 allows 70). */
 #define MIME_BOUNDARY_MAX 200
+/* max_depth is capped here: output is built recursively. */
+#define MIME_DEPTH_MAX 100
 
 struct mime_limits {
 	size_t max_depth;	/* nesting of multiparts and messages: 20 */
@@ -104,6 +106,18 @@ int mime_parser_finish(struct mime_parser *p, struct mime_summary **summary_r);
 /* The entry for an IMAP section number ("" for the message), or NULL. */
 const struct mime_part *mime_summary_find(const struct mime_summary *s,
     const char *section);
+
+/*
+ * The summary in a compact, versioned binary form for a cache (the maildir
+ * index), and back.  encode: the buffer comes from arena a; returns 0 or
+ * -ENOMEM.  decode: everything, strings included, is copied into arena a;
+ * returns 0, -ENOMEM, or -EINVAL for a blob that is truncated, foreign,
+ * from another version, or whose offsets do not add up.
+ */
+int mime_summary_encode(struct arena *a, const struct mime_summary *s,
+    uint8_t **buf_r, size_t *len_r);
+int mime_summary_decode(struct arena *a, const uint8_t *buf, size_t len,
+    struct mime_summary **summary_r);
 
 /* Convenience: parse one buffer.  Returns what feed/finish return. */
 int mime_parse_buffer(struct arena *a, const struct mime_limits *lim,

@@ -145,6 +145,41 @@ check_invariants(const struct mime_summary *s)
 	}
 }
 
+/* The cache form decodes to the same summary; every truncation of it
+   and a flipped magic are refused cleanly. */
+static void
+check_cache_roundtrip(struct arena *a, const struct mime_summary *s,
+    const char *text)
+{
+	struct mime_summary *d;
+	uint8_t *buf, *copy;
+	size_t len, cut;
+	char *t;
+
+	assert_int_equal(mime_summary_encode(a, s, &buf, &len), 0);
+	assert_int_equal(mime_summary_decode(a, buf, len, &d), 0);
+	t = summary_text(d);
+	assert_string_equal(t, text);
+	free(t);
+	for (cut = 0; cut < len; cut++) {
+		/* a copy of exactly cut bytes, so ASan sees any overread */
+		copy = malloc(cut + 1);
+		assert_non_null(copy);
+		memcpy(copy, buf, cut);
+		assert_int_equal(mime_summary_decode(a, copy, cut, &d),
+		    -EINVAL);
+		free(copy);
+	}
+	/* part 0's header_len, so that body_off no longer follows it */
+	cut = 4 + 8 + 4 + 4 + 4 + strlen(s->envelope) + 4 +
+	    strlen(s->bodystructure) + 4 + strlen(s->body) + 4 + 8;
+	buf[cut] ^= 1;
+	assert_int_equal(mime_summary_decode(a, buf, len, &d), -EINVAL);
+	buf[cut] ^= 1;
+	buf[0] ^= 1;
+	assert_int_equal(mime_summary_decode(a, buf, len, &d), -EINVAL);
+}
+
 /* feeds data in chunks of `step` bytes, or split once at `split` */
 static char *
 parse_text(const uint8_t *data, size_t len, size_t step, size_t split,
@@ -175,6 +210,8 @@ parse_text(const uint8_t *data, size_t len, size_t step, size_t split,
 	assert_int_equal(mime_parser_finish(p, &s), 0);
 	check_invariants(s);
 	t = summary_text(s);
+	if (step == len)
+		check_cache_roundtrip(a, s, t);
 	arena_free(&a);
 	return t;
 }

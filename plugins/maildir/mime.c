@@ -182,10 +182,12 @@ pdup(struct mime_parser *p, const char *s, size_t len)
 	return d;
 }
 
-/* Grows an arena buffer; the old block is wasted, so callers double. */
+/* Grows an arena buffer by doubling, never past max (0: no cap) unless
+   need is larger; the old block is wasted, so the total stays under
+   twice the final size. */
 static bool
 grow(struct mime_parser *p, char **buf, size_t *cap, size_t used,
-    size_t need)
+    size_t need, size_t max)
 {
 	size_t ncap = *cap < 256 ? 256 : *cap;
 	char *n;
@@ -194,6 +196,8 @@ grow(struct mime_parser *p, char **buf, size_t *cap, size_t used,
 		return true;
 	while (ncap < need)
 		ncap *= 2;
+	if (max != 0 && ncap > max / 2)
+		ncap = max > need ? max : need;	/* no block just below max */
 	n = arena_alloc(p->a, ncap);
 	if (n == NULL) {
 		p->error = -ENOMEM;
@@ -933,7 +937,7 @@ parse_addresses(struct mime_parser *p, const char *v, size_t len)
 	struct phrase ph;
 	bool in_group = false;
 
-	if (!grow(p, &p->scratch, &p->scratch_cap, 0, 3 * (len + 1)))
+	if (!grow(p, &p->scratch, &p->scratch_cap, 0, 3 * (len + 1), 0))
 		return NULL;
 	ph.sp = p->scratch;
 	ph.cat = p->scratch + len + 1;
@@ -1088,7 +1092,7 @@ field_start(struct mime_parser *p, uint8_t c)
 	p->fid = -1;
 	p->fstore = true;
 	p->flen = 0;
-	if (grow(p, &p->fbuf, &p->fcap, 0, NAME_MAX_LEN + 1))
+	if (grow(p, &p->fbuf, &p->fcap, 0, NAME_MAX_LEN + 1, 0))
 		p->fbuf[p->flen++] = (char)c;
 	p->hst = H_NAME;
 }
@@ -1127,7 +1131,8 @@ field_append(struct mime_parser *p, uint8_t c)
 		p->fid = -1;
 		return;
 	}
-	if (!grow(p, &p->fbuf, &p->fcap, p->flen, p->flen + 2))
+	if (!grow(p, &p->fbuf, &p->fcap, p->flen, p->flen + 2,
+	    p->lim.max_header_bytes + 2))
 		return;
 	p->hdr_kept++;
 	p->fbuf[p->flen++] = c == '\0' ? ' ' : (char)c;

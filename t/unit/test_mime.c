@@ -391,6 +391,21 @@ test_huge_header(void **state)
 	    "6 1)");
 	assert_true(arena_used(a) <= 64 * 1024);
 	arena_free(&a);
+
+	/* default limits: a 300 KiB Subject costs about 2 x 256 KiB */
+	a = arena_new(4096, 0);
+	p = mime_parser_new(a, NULL);
+	assert_non_null(p);
+	assert_int_equal(mime_parser_feed(p, (const uint8_t *)"Subject: ", 9),
+	    0);
+	for (i = 0; i < 300; i++)
+		assert_int_equal(mime_parser_feed(p, chunk, sizeof(chunk)), 0);
+	assert_int_equal(mime_parser_feed(p, (const uint8_t *)tail,
+	    strlen(tail)), 0);
+	assert_int_equal(mime_parser_finish(p, &s), 0);
+	assert_null(strstr(s->envelope, "xxx"));
+	assert_true(arena_used(a) <= 600 * 1024);
+	arena_free(&a);
 }
 
 /* Bodies are never held: 20 MB through a multipart keeps memory flat. */

@@ -131,7 +131,11 @@ next_data(struct linebuf *lb, struct linebuf_event *ev)
 static bool
 skip_long_line(struct linebuf *lb)
 {
-	uint8_t *lf = memchr(lb->buf + lb->start, '\n', lb->end - lb->start);
+	uint8_t *lf;
+
+	if (lb->end == lb->start)	/* also: no buffer allocated yet */
+		return false;
+	lf = memchr(lb->buf + lb->start, '\n', lb->end - lb->start);
 
 	if (lf == NULL) {
 		lb->start = lb->end = 0;
@@ -160,8 +164,12 @@ linebuf_next(struct linebuf *lb, struct linebuf_event *ev)
 		return;
 	}
 
-	line = lb->buf + lb->start;
 	avail = lb->end - lb->start;
+	if (avail == 0) {	/* also: no buffer allocated yet */
+		event_set(ev, LINEBUF_NEED_MORE, NULL, 0);
+		return;
+	}
+	line = lb->buf + lb->start;
 	/* resume the search where the last one stopped: a peer dribbling a
 	   long line byte by byte must not cost max_line^2 */
 	lf = memchr(line + lb->scanned, '\n', avail - lb->scanned);

@@ -76,6 +76,33 @@ struct mime_part {
 	const char *encoding;	/* lower case, "7bit" when absent */
 };
 
+/*
+ * What the strings hold (decisions where RFC 3501 leaves room; they
+ * match Dovecot 2.3 except where noted):
+ * - Header values are unfolded (CRLF removed, WSP kept) and trimmed; a
+ *   NUL or stray CR in them becomes a space (Dovecot: U+FFFD).  7-bit
+ *   values are quoted strings with \ and " escaped; values with 8-bit
+ *   bytes are literals {n}CRLF..., the only form IMAP4rev1 allows.
+ * - Encoded-words (RFC 2047) are left as they are; clients decode them.
+ * - The first Date, Subject, From, ... and Content-* field wins
+ *   (Dovecot takes the last Subject).  Present but empty: "" for the
+ *   unstructured fields, NIL for address lists; Sender and Reply-To
+ *   fall back to From (RFC 3501 7.4.2).
+ * - Addresses: groups as (NIL NIL "name" NIL) ... (NIL NIL NIL NIL); a
+ *   comment names an address without a display name; a missing local
+ *   part or domain is "MISSING_MAILBOX" / "MISSING_DOMAIN", as Dovecot.
+ * - Types, subtypes, parameters and encodings keep their case; text/*
+ *   without a charset gets "charset" "us-ascii"; no or an invalid
+ *   Content-Type is text/plain (RFC 2045 5.2), or message/rfc822 inside
+ *   multipart/digest.
+ * - RFC 2231: continuations are joined; if any piece is encoded the
+ *   parameter is returned as name* = charset'lang'%XX..., for the client
+ *   to decode; pieces after a gap are dropped.
+ * - A multipart that cannot be split (no boundary, no delimiter seen,
+ *   too deep, no part left) and a message/rfc822 that cannot be entered
+ *   are text/plain; charset=us-ascii over their raw body (Dovecot shows
+ *   an empty multipart).
+ */
 struct mime_summary {
 	/* for the top-level message, exactly as they go on the wire after
 	   "ENVELOPE ", "BODYSTRUCTURE " and "BODY " (RFC 3501 7.4.2) */

@@ -1,0 +1,994 @@
+/* maildir_deliver.c: durable APPEND and local delivery to N users */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "maildir.h"
+
+/*
+ * The Maildir way (qmail's), with the syncs that make an answer true:
+ *   1. write the message to tmp/ under a name no one else uses, turning
+ *      bare LFs into CRLF and feeding the MIME parser as it goes;
+ *   2. fsync the file, set its mtime to the internal date;
+ *   3. link (delivery, one per recipient) or rename (APPEND) it into
+ *      new/ or cur/ under a unique name carrying S= and W=;
+ *   4. fsync that directory: now the message survives a crash;
+ *   5. index it (UID, flags, keywords, cached parse results) and tell
+ *      the watchers; only then does the caller hear "done".
+ * A crash after 4 and before 5 is repaired by the next sync, which finds
+ * the file and indexes it.  A copy that cannot be hard-linked (another
+ * file system) is copied and fsync'd instead.  The data chunks are
+ * written on the thread pool outside the user's serial queue; steps 3 to
+ * 5 run in it.
+ */
+
+struct md_writer {
+	int fd;
+	char tmp_path[MD_PATH_MAX];
+	struct md_crlf crlf;
+	struct md_parse *parse;
+	uint64_t size;			/* CRLF bytes so far */
+	uint64_t max;			/* 0: no limit */
+	uint8_t *buf;			/* the converted chunk being written */
+	size_t len;
+	int err;			/* sticky */
+	/* results of finishing */
+	void *blob;
+	size_t blob_len;
+	uint64_t header_size;
+	uint32_t body_lines;
+};
+
+static void
+writer_init(struct md_writer *w, uint64_t max)
+{
+	memset(w, 0, sizeof(*w));
+	w->fd = -1;
+	w->max = max;
+}
+
+static void
+writer_deinit(struct md_writer *w)
+{
+	if (w->fd >= 0) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	if (w->tmp_path[0] != '\0') {
+		unlink(w->tmp_path);	/* only a rejected message is here */
+		w->tmp_path[0] = '\0';
+	}
+	md_parse_free(&w->parse);
+	free(w->buf);
+	free(w->blob);
+	w->buf = NULL;
+	w->blob = NULL;
+}
+
+/* Creates the temporary file in dir/tmp (worker). */
+static int
+writer_open(struct md_writer *w, struct md_store *s, const char *dir)
+{
+	char name[MD_NAME_MAX + 1];
+	int tries;
+
+	w->parse = md_parse_new();
+	if (w->parse == NULL)
+		return -ENOMEM;
+	for (tries = 0; tries < 5; tries++) {
+		if (md_tmp_name(name, sizeof(name), s->start, s->pid,
+		    atomic_fetch_add(&s->seq, 1) + 1, s->hostname) < 0 ||
+		    md_pathf(w->tmp_path, sizeof(w->tmp_path), "%s/tmp/%s",
+		    dir, name) != 0)
+			return -ENAMETOOLONG;
+		w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL |
+		    O_CLOEXEC, 0600);
+		if (w->fd >= 0)
+			return 0;
+		if (errno != EEXIST)
+			break;
+	}
+	w->tmp_path[0] = '\0';
+	return -errno;
+}
+
+/* Converts a chunk on the loop: the caller's buffer is free at return. */
+static int
+writer_take(struct md_writer *w, const void *data, size_t len)
+{
+	if (w->err != 0)
+		return w->err;
+	if (len > POSTA_STORE_WRITE_MAX)
+		return -EMSGSIZE;
+	if (w->buf == NULL &&
+	    (w->buf = malloc(2 * POSTA_STORE_WRITE_MAX)) == NULL)
+		return -ENOMEM;
+	w->len = md_crlf_convert(&w->crlf, data, len, w->buf);
+	if (w->max != 0 && w->size + w->len > w->max) {
+		w->err = POSTA_EQUOTA;
+		return w->err;
+	}
+	w->size += w->len;
+	return 0;
+}
+
+/* Writes the converted chunk (worker). */
+static void
+writer_write(struct md_writer *w)
+{
+	size_t off = 0;
+
+	if (w->fd < 0)
+		return;
+	while (off < w->len) {
+		ssize_t n = write(w->fd, w->buf + off, w->len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			w->err = -errno;
+			return;
+		}
+		off += (size_t)n;
+	}
+	md_parse_feed(w->parse, w->buf, w->len);
+}
+
+/* Parses to the end, fsyncs, dates and closes the file (worker). */
+static void
+writer_finish(struct md_writer *w, int64_t internal_date, bool do_fsync)
+{
+	struct timespec ts[2];
+	uint64_t size;
+
+	if (w->err != 0 || w->fd < 0)
+		return;
+	w->err = md_parse_finish(w->parse, &w->blob, &w->blob_len, &size,
+	    &w->header_size, &w->body_lines);
+	if (w->err != 0)
+		return;
+	ts[0].tv_sec = ts[1].tv_sec = (time_t)internal_date;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	(void)futimens(w->fd, ts);
+	if (do_fsync && fsync(w->fd) != 0)
+		w->err = -errno;
+	if (close(w->fd) != 0 && w->err == 0)
+		w->err = -errno;
+	w->fd = -1;
+}
+
+/* Keyword bits of names in a box's table, adding the new ones (worker). */
+static uint64_t
+kw_bits(struct md_box_info *bi, char **names, size_t n, int64_t max)
+{
+	uint64_t bits = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int idx = md_kw_index(bi, names[i], true, max);
+
+		if (idx >= 0)
+			bits |= (uint64_t)1 << idx;
+	}
+	return bits;
+}
+
+/* The final name: unique base, sizes, and flags when it goes to cur/. */
+static int
+final_name(struct md_store *s, uint64_t size, uint32_t flags, uint64_t kw,
+    bool in_new, char *out, size_t outsize)
+{
+	char base[MD_NAME_MAX + 1];
+	struct timespec now;
+	int ret;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	ret = md_name_unique(base, sizeof(base), (int64_t)now.tv_sec,
+	    (uint32_t)(now.tv_nsec / 1000), s->pid,
+	    atomic_fetch_add(&s->seq, 1) + 1, s->hostname, size);
+	if (ret < 0)
+		return ret;
+	if (in_new)
+		return md_pathf(out, outsize, "%s", base);
+	return md_name_set_flags(base, flags, (uint32_t)(kw & 0x3ffffff), out,
+	    outsize) < 0 ? -ENAMETOOLONG : 0;
+}
+
+static char **
+copy_keywords(const struct posta_append_params *p, int *err_r)
+{
+	char **kw;
+	size_t i;
+
+	*err_r = 0;
+	if (p == NULL || p->n_keywords == 0)
+		return NULL;
+	if (p->n_keywords > POSTA_STORE_KEYWORDS_MAX) {
+		*err_r = -EINVAL;
+		return NULL;
+	}
+	kw = calloc(p->n_keywords, sizeof(*kw));
+	if (kw == NULL) {
+		*err_r = -ENOMEM;
+		return NULL;
+	}
+	for (i = 0; i < p->n_keywords; i++) {
+		if (!md_keyword_valid(p->keywords[i]))
+			*err_r = -EINVAL;
+		else if ((kw[i] = strdup(p->keywords[i])) == NULL)
+			*err_r = -ENOMEM;
+		if (*err_r != 0) {
+			while (i > 0)
+				free(kw[--i]);
+			free(kw);
+			return NULL;
+		}
+	}
+	return kw;
+}
+
+static void
+free_keywords(char **kw, size_t n)
+{
+	size_t i;
+
+	for (i = 0; kw != NULL && i < n; i++)
+		free(kw[i]);
+	free(kw);
+}
+
+/* ---- APPEND ---- */
+
+enum ap_stage { AP_BEGIN, AP_WRITE, AP_FINISH, AP_COMMIT };
+
+struct posta_append {
+	const struct posta_store_ops *ops;
+	struct md_store *store;
+	struct md_user *u;		/* holds a reference */
+	char name[MD_MAILBOX_MAX + 1];
+	uint32_t flags;
+	char **kw;
+	size_t n_kw;
+	int64_t internal_date;
+	struct md_writer w;
+	enum ap_stage stage;
+	bool busy, aborted;
+	void *cb;
+	void *ctx;
+	uint32_t uidvalidity, uid;
+	struct md_job job;
+};
+
+#define AP_OF(j) ((struct posta_append *)((char *)(j) - \
+	offsetof(struct posta_append, job)))
+
+static void
+ap_free(struct posta_append *ap)
+{
+	writer_deinit(&ap->w);
+	free_keywords(ap->kw, ap->n_kw);
+	md_user_unref(ap->u);
+	free(ap);
+}
+
+static void
+ap_work(struct md_job *job)
+{
+	struct posta_append *ap = AP_OF(job);
+	struct md_store *s = ap->store;
+
+	switch (ap->stage) {
+	case AP_BEGIN: {
+		struct md_box_info bi;
+		struct md_sync_opts o = { 0 };
+		struct md_txn t;
+		char dir[MD_PATH_MAX];
+		int ret;
+
+		o.no_scan = true;
+		if ((ret = md_txn_begin(ap->u, &t)) != 0) {
+			job->err = ret;
+			return;
+		}
+		ret = md_box_open_sync(job, &t, ap->name, &bi, &o);
+		if (ret == 0) {
+			if (bi.dirty)
+				ret = md_box_store(&t, &bi);
+			md_box_info_clear(&bi);
+		}
+		if (ret == 0)
+			ret = md_txn_commit(&t);
+		else
+			md_txn_abort(&t);
+		if (ret == 0)
+			ret = md_box_path(ap->u, ap->name, NULL, dir,
+			    sizeof(dir));
+		if (ret == 0)
+			ret = writer_open(&ap->w, s, dir);
+		job->err = ret;
+		break;
+	}
+	case AP_WRITE:
+		writer_write(&ap->w);
+		job->err = ap->w.err;
+		break;
+	case AP_FINISH:
+		writer_finish(&ap->w, ap->internal_date, s->set.fsync);
+		job->err = ap->w.err;
+		break;
+	case AP_COMMIT: {
+		struct md_box_info bi;
+		struct md_sync_opts o = { 0 };
+		struct md_txn t;
+		struct md_msg m;
+		char dir[MD_PATH_MAX], path[MD_PATH_MAX];
+		int ret;
+
+		o.no_scan = true;
+		memset(&m, 0, sizeof(m));
+		if ((ret = md_txn_begin(ap->u, &t)) != 0) {
+			job->err = ret;
+			return;
+		}
+		ret = md_box_open_sync(job, &t, ap->name, &bi, &o);
+		if (ret != 0) {
+			md_txn_abort(&t);
+			job->err = ret;
+			return;
+		}
+		m.rec.flags = ap->flags;
+		m.rec.kw = kw_bits(&bi, ap->kw, ap->n_kw, s->set.max_keywords);
+		m.rec.size = m.rec.raw_size = ap->w.size;
+		m.rec.internal_date = ap->internal_date;
+		m.rec.header_size = ap->w.header_size;
+		m.rec.body_lines = ap->w.body_lines;
+		if ((ret = final_name(s, ap->w.size, m.rec.flags, m.rec.kw,
+		    false, m.name, sizeof(m.name))) == 0 &&
+		    (ret = md_box_path(ap->u, ap->name, "cur", dir,
+		    sizeof(dir))) == 0 &&
+		    (ret = md_pathf(path, sizeof(path), "%s/%s", dir,
+		    m.name)) == 0) {
+			if (rename(ap->w.tmp_path, path) != 0)
+				ret = -errno;
+		}
+		if (ret == 0) {
+			ap->w.tmp_path[0] = '\0';	/* it is the message */
+			if (s->set.fsync)
+				ret = md_fsync_dir(dir);
+			/* it is on disk: a failure below is healed by the
+			   next sync, which finds the file */
+			if (ret == 0)
+				ret = md_msg_upsert(&t, &bi, &m, ap->w.blob,
+				    ap->w.blob_len);
+			if (ret == 0)
+				ret = md_box_store(&t, &bi);
+		}
+		if (ret == 0)
+			ret = md_txn_commit(&t);
+		else
+			md_txn_abort(&t);
+		if (ret == 0) {
+			ap->uidvalidity = bi.rec.uidvalidity;
+			ap->uid = m.uid;
+			md_job_changed(job, bi.rec.id);
+		}
+		md_box_info_clear(&bi);
+		job->err = ret;
+		break;
+	}
+	}
+}
+
+static int ap_submit(struct posta_append *ap, enum ap_stage stage);
+
+static void
+ap_done(struct md_job *job)
+{
+	struct posta_append *ap = AP_OF(job);
+	int err = job->err;
+
+	ap->busy = false;
+	switch (ap->stage) {
+	case AP_BEGIN:
+		if (err != 0) {
+			((posta_append_begin_cb *)ap->cb)(ap->ctx, err, NULL);
+			ap_free(ap);
+			return;
+		}
+		if (ap->aborted) {
+			/* cannot happen: abort needs the handle from cb */
+			ap_free(ap);
+			return;
+		}
+		((posta_append_begin_cb *)ap->cb)(ap->ctx, 0, ap);
+		return;
+	case AP_WRITE:
+		if (ap->aborted) {
+			((posta_store_done_cb *)ap->cb)(ap->ctx, -ECANCELED);
+			ap_free(ap);
+			return;
+		}
+		((posta_store_done_cb *)ap->cb)(ap->ctx, err);
+		return;
+	case AP_FINISH:
+		if (err == 0 && ap_submit(ap, AP_COMMIT) == 0)
+			return;
+		((posta_append_cb *)ap->cb)(ap->ctx, err != 0 ? err : -ENOMEM,
+		    0, 0);
+		ap_free(ap);
+		return;
+	case AP_COMMIT:
+		((posta_append_cb *)ap->cb)(ap->ctx, err, ap->uidvalidity,
+		    ap->uid);
+		ap_free(ap);
+		return;
+	}
+}
+
+static int
+ap_submit(struct posta_append *ap, enum ap_stage stage)
+{
+	memset(&ap->job, 0, sizeof(ap->job));
+	ap->job.work_fn = ap_work;
+	ap->job.done_fn = ap_done;
+	ap->stage = stage;
+	ap->busy = true;
+	if (stage == AP_BEGIN || stage == AP_COMMIT)
+		return md_job_serial(ap->u, &ap->job);
+	ap->job.user = ap->u;
+	if (md_job_free(ap->store, &ap->job) != 0) {
+		ap->busy = false;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int
+md_op_append_begin(struct posta_mail_user *h, const char *mailbox,
+    const struct posta_append_params *params, posta_append_begin_cb *cb,
+    void *ctx)
+{
+	struct posta_append *ap;
+	int err;
+
+	if (h->closed)
+		return -EINVAL;
+	if (params != NULL && (params->flags & ~POSTA_FLAGS_STORED) != 0)
+		return -EINVAL;
+	ap = calloc(1, sizeof(*ap));
+	if (ap == NULL)
+		return -ENOMEM;
+	if (md_mailbox_canon(mailbox, ap->name, sizeof(ap->name)) < 0) {
+		free(ap);
+		return POSTA_ENAME;
+	}
+	ap->kw = copy_keywords(params, &err);
+	if (err != 0) {
+		free(ap);
+		return err;
+	}
+	ap->n_kw = params != NULL ? params->n_keywords : 0;
+	ap->ops = &md_ops;
+	ap->store = h->u->store;
+	ap->u = h->u;
+	md_user_ref(ap->u);
+	ap->flags = params != NULL ? params->flags : 0;
+	ap->internal_date = params != NULL && params->internal_date != 0 ?
+	    params->internal_date : (int64_t)time(NULL);
+	writer_init(&ap->w, ap->store->set.max_message_size);
+	ap->cb = (void *)cb;
+	ap->ctx = ctx;
+	return ap_submit(ap, AP_BEGIN);
+}
+
+int
+md_op_append_write(struct posta_append *ap, const void *data, size_t len,
+    posta_store_done_cb *cb, void *ctx)
+{
+	int ret;
+
+	if (ap->aborted || ap->stage == AP_FINISH || ap->stage == AP_COMMIT)
+		return -EINVAL;
+	if (ap->busy)
+		return -EBUSY;
+	ret = writer_take(&ap->w, data, len);
+	if (ret != 0)
+		return ret;
+	ap->cb = (void *)cb;
+	ap->ctx = ctx;
+	return ap_submit(ap, AP_WRITE);
+}
+
+int
+md_op_append_finish(struct posta_append *ap, posta_append_cb *cb, void *ctx)
+{
+	if (ap->aborted || ap->stage == AP_FINISH || ap->stage == AP_COMMIT)
+		return -EINVAL;
+	if (ap->busy)
+		return -EBUSY;
+	if (ap->w.err != 0)
+		return ap->w.err;
+	ap->cb = (void *)cb;
+	ap->ctx = ctx;
+	return ap_submit(ap, AP_FINISH);
+}
+
+void
+md_op_append_abort(struct posta_append *ap)
+{
+	ap->aborted = true;
+	if (!ap->busy)
+		ap_free(ap);
+}
+
+/* ---- delivery ---- */
+
+struct rcpt {
+	char *account;
+	char mailbox[MD_MAILBOX_MAX + 1];
+	struct md_user *u;		/* NULL when err is set at begin */
+	int err;
+	uint32_t uidvalidity, uid;
+	bool dup;
+	struct posta_delivery *d;
+	struct md_job job;
+};
+
+enum dl_stage { DL_BEGIN, DL_WRITE, DL_FINISH, DL_DONE };
+
+struct posta_delivery {
+	const struct posta_store_ops *ops;
+	struct md_store *store;
+	struct rcpt *r;
+	size_t n;
+	uint32_t flags;
+	char **kw;
+	size_t n_kw;
+	int64_t internal_date;
+	struct md_writer w;
+	struct md_user *first;		/* where tmp/ is; NULL: none valid */
+	enum dl_stage stage;
+	bool busy, aborted;
+	size_t n_running;
+	void *cb;
+	void *ctx;
+	struct md_job job;
+};
+
+#define DL_OF(j) ((struct posta_delivery *)((char *)(j) - \
+	offsetof(struct posta_delivery, job)))
+
+static void
+dl_free(struct posta_delivery *d)
+{
+	size_t i;
+
+	writer_deinit(&d->w);
+	for (i = 0; i < d->n; i++) {
+		free(d->r[i].account);
+		if (d->r[i].u != NULL)
+			md_user_unref(d->r[i].u);
+	}
+	free(d->r);
+	free_keywords(d->kw, d->n_kw);
+	free(d);
+}
+
+/* One recipient's copy: link, sync, index (worker, serial). */
+static void
+rcpt_work(struct md_job *job)
+{
+	struct rcpt *r = (struct rcpt *)((char *)job -
+	    offsetof(struct rcpt, job));
+	struct posta_delivery *d = r->d;
+	struct md_store *s = job->store;
+	struct md_box_info bi;
+	struct md_sync_opts o = { 0 };
+	struct md_txn t;
+	struct md_msg m;
+	char dir[MD_PATH_MAX], path[MD_PATH_MAX], tmp[MD_PATH_MAX];
+	const char *box = r->mailbox;
+	bool in_new = d->flags == 0 && d->n_kw == 0;
+	int ret;
+
+	memset(&m, 0, sizeof(m));
+	o.no_scan = true;
+	if ((ret = md_txn_begin(r->u, &t)) != 0)
+		goto out;
+	ret = md_box_open_sync(job, &t, box, &bi, &o);
+	if (ret == POSTA_ENOTFOUND && !md_mailbox_is_inbox(box)) {
+		box = "INBOX";	/* the folder is gone: INBOX gets it */
+		ret = md_box_open_sync(job, &t, box, &bi, &o);
+	}
+	if (ret != 0) {
+		md_txn_abort(&t);
+		goto out;
+	}
+	m.rec.flags = d->flags | (in_new ? MD_MSG_IN_NEW : 0);
+	m.rec.kw = kw_bits(&bi, d->kw, d->n_kw, s->set.max_keywords);
+	m.rec.size = m.rec.raw_size = d->w.size;
+	m.rec.internal_date = d->internal_date;
+	m.rec.header_size = d->w.header_size;
+	m.rec.body_lines = d->w.body_lines;
+	if ((ret = final_name(s, d->w.size, d->flags, m.rec.kw, in_new,
+	    m.name, sizeof(m.name))) != 0 ||
+	    (ret = md_box_path(r->u, box, in_new ? "new" : "cur", dir,
+	    sizeof(dir))) != 0 ||
+	    (ret = md_pathf(path, sizeof(path), "%s/%s", dir, m.name)) != 0)
+		goto abort;
+	if (link(d->w.tmp_path, path) != 0) {
+		if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
+		    errno != ENOTSUP) {
+			ret = -errno;
+			goto abort;
+		}
+		/* another file system: copy, sync, then rename in */
+		if ((ret = md_box_path(r->u, box, NULL, tmp,
+		    sizeof(tmp))) != 0)
+			goto abort;
+		{
+			struct md_writer cw;
+			char from[MD_PATH_MAX];
+			int in, out;
+
+			writer_init(&cw, 0);
+			if ((ret = writer_open(&cw, s, tmp)) != 0) {
+				writer_deinit(&cw);
+				goto abort;
+			}
+			md_parse_free(&cw.parse);
+			snprintf(from, sizeof(from), "%s", d->w.tmp_path);
+			in = open(from, O_RDONLY | O_CLOEXEC);
+			out = cw.fd;
+			ret = in < 0 ? -errno : 0;
+			while (ret == 0) {
+				char buf[65536];
+				ssize_t n = read(in, buf, sizeof(buf)), w = 0;
+
+				if (n < 0 && errno == EINTR)
+					continue;
+				if (n <= 0) {
+					ret = n < 0 ? -errno : 0;
+					break;
+				}
+				while (w < n && ret == 0) {
+					ssize_t k = write(out, buf + w,
+					    (size_t)(n - w));
+
+					if (k < 0 && errno != EINTR)
+						ret = -errno;
+					else if (k > 0)
+						w += k;
+				}
+			}
+			if (in >= 0)
+				close(in);
+			if (ret == 0) {
+				struct timespec ts[2] = {
+					{ (time_t)d->internal_date, 0 },
+					{ (time_t)d->internal_date, 0 } };
+
+				futimens(out, ts);
+				if (s->set.fsync && fsync(out) != 0)
+					ret = -errno;
+			}
+			if (ret == 0 && rename(cw.tmp_path, path) != 0)
+				ret = -errno;
+			if (ret == 0)
+				cw.tmp_path[0] = '\0';
+			writer_deinit(&cw);
+			if (ret != 0)
+				goto abort;
+		}
+	}
+	if (s->set.fsync && (ret = md_fsync_dir(dir)) != 0) {
+		unlink(path);	/* not durable: no success for it */
+		goto abort;
+	}
+	/* durable now; an index failure below is healed by the next sync */
+	ret = md_msg_upsert(&t, &bi, &m, d->w.blob, d->w.blob_len);
+	if (ret == 0)
+		ret = md_box_store(&t, &bi);
+	if (ret == 0)
+		ret = md_txn_commit(&t);
+	else
+		md_txn_abort(&t);
+	if (ret != 0) {
+		/* the copy is safe on disk and will be found: success */
+		ret = 0;
+		r->uid = 0;
+	} else {
+		r->uid = m.uid;
+	}
+	r->uidvalidity = bi.rec.uidvalidity;
+	md_job_changed(job, bi.rec.id);
+	md_box_info_clear(&bi);
+	goto out;
+abort:
+	md_txn_abort(&t);
+	md_box_info_clear(&bi);
+out:
+	r->err = ret;
+}
+
+static void dl_finished(struct posta_delivery *d);
+
+static void
+rcpt_done(struct md_job *job)
+{
+	struct rcpt *r = (struct rcpt *)((char *)job -
+	    offsetof(struct rcpt, job));
+	struct posta_delivery *d = r->d;
+
+	if (--d->n_running == 0)
+		dl_finished(d);
+}
+
+static void
+dl_work(struct md_job *job)
+{
+	struct posta_delivery *d = DL_OF(job);
+	struct md_store *s = d->store;
+
+	switch (d->stage) {
+	case DL_BEGIN: {
+		int ret = md_mkdir_maildir(d->first->path, s->set.fsync);
+
+		if (ret == 0)
+			ret = writer_open(&d->w, s, d->first->path);
+		job->err = ret;
+		break;
+	}
+	case DL_WRITE:
+		writer_write(&d->w);
+		job->err = d->w.err;
+		break;
+	case DL_FINISH:
+		writer_finish(&d->w, d->internal_date, s->set.fsync);
+		job->err = d->w.err;
+		break;
+	case DL_DONE:
+		/* every copy is linked: the tmp/ name can go */
+		if (d->w.tmp_path[0] != '\0')
+			unlink(d->w.tmp_path);
+		d->w.tmp_path[0] = '\0';
+		break;
+	}
+}
+
+static int dl_submit(struct posta_delivery *d, enum dl_stage stage);
+
+static void
+dl_report(struct posta_delivery *d, int err)
+{
+	struct posta_delivery_result *res;
+	size_t i;
+
+	res = calloc(d->n ? d->n : 1, sizeof(*res));
+	if (res == NULL) {
+		/* cannot say who got it: say nobody did, as a 4xx would */
+		static struct posta_delivery_result one = { "", -ENOMEM, 0,
+		    0 };
+
+		((posta_delivery_cb *)d->cb)(d->ctx, &one, 0);
+		dl_free(d);
+		return;
+	}
+	for (i = 0; i < d->n; i++) {
+		struct rcpt *r = &d->r[i];
+
+		if (r->dup) {
+			size_t j;
+
+			for (j = 0; j < i; j++)
+				if (strcmp(d->r[j].account, r->account) == 0)
+					break;
+			r->err = d->r[j].err;
+			r->uid = d->r[j].uid;
+			r->uidvalidity = d->r[j].uidvalidity;
+		}
+		res[i].account = r->account;
+		res[i].err = err != 0 && r->err == 0 ? err : r->err;
+		res[i].uidvalidity = r->uidvalidity;
+		res[i].uid = r->uid;
+	}
+	((posta_delivery_cb *)d->cb)(d->ctx, res, d->n);
+	free(res);
+	dl_free(d);
+}
+
+static void
+dl_finished(struct posta_delivery *d)
+{
+	if (dl_submit(d, DL_DONE) != 0)
+		dl_report(d, 0);
+}
+
+static void
+dl_done(struct md_job *job)
+{
+	struct posta_delivery *d = DL_OF(job);
+	int err = job->err;
+	size_t i;
+
+	d->busy = false;
+	switch (d->stage) {
+	case DL_BEGIN:
+		if (err != 0) {
+			((posta_delivery_begin_cb *)d->cb)(d->ctx, err, NULL);
+			dl_free(d);
+			return;
+		}
+		((posta_delivery_begin_cb *)d->cb)(d->ctx, 0, d);
+		return;
+	case DL_WRITE:
+		if (d->aborted) {
+			((posta_store_done_cb *)d->cb)(d->ctx, -ECANCELED);
+			dl_free(d);
+			return;
+		}
+		((posta_store_done_cb *)d->cb)(d->ctx, err);
+		return;
+	case DL_FINISH:
+		if (err != 0) {
+			for (i = 0; i < d->n; i++)
+				if (d->r[i].err == 0)
+					d->r[i].err = err;
+			dl_report(d, err);
+			return;
+		}
+		d->n_running = 1;	/* until every job is queued */
+		for (i = 0; i < d->n; i++) {
+			struct rcpt *r = &d->r[i];
+
+			if (r->u == NULL || r->dup)
+				continue;
+			memset(&r->job, 0, sizeof(r->job));
+			r->d = d;
+			r->job.work_fn = rcpt_work;
+			r->job.done_fn = rcpt_done;
+			d->n_running++;
+			md_job_serial(r->u, &r->job);
+		}
+		if (--d->n_running == 0)
+			dl_finished(d);
+		return;
+	case DL_DONE:
+		dl_report(d, 0);
+		return;
+	}
+}
+
+static int
+dl_submit(struct posta_delivery *d, enum dl_stage stage)
+{
+	memset(&d->job, 0, sizeof(d->job));
+	d->job.work_fn = dl_work;
+	d->job.done_fn = dl_done;
+	d->job.user = d->first;
+	d->stage = stage;
+	d->busy = true;
+	if (md_job_free(d->store, &d->job) != 0) {
+		d->busy = false;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int
+md_op_delivery_begin(void *state, const struct posta_delivery_rcpt *rcpts,
+    size_t n, const struct posta_append_params *params,
+    posta_delivery_begin_cb *cb, void *ctx)
+{
+	struct md_store *s = state;
+	struct posta_delivery *d;
+	size_t i, j;
+	int err;
+
+	if (s->closing)
+		return -ECANCELED;
+	if (n == 0 || n > 10000)
+		return -EINVAL;
+	if (params != NULL && (params->flags & ~POSTA_FLAGS_STORED) != 0)
+		return -EINVAL;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return -ENOMEM;
+	d->r = calloc(n, sizeof(*d->r));
+	d->kw = copy_keywords(params, &err);
+	if (d->r == NULL || err != 0) {
+		free(d->r);
+		free(d);
+		return err != 0 ? err : -ENOMEM;
+	}
+	d->n_kw = params != NULL ? params->n_keywords : 0;
+	d->n = n;
+	d->ops = &md_ops;
+	d->store = s;
+	d->flags = params != NULL ? params->flags : 0;
+	d->internal_date = params != NULL && params->internal_date != 0 ?
+	    params->internal_date : (int64_t)time(NULL);
+	writer_init(&d->w, s->set.max_message_size);
+	for (i = 0; i < n; i++) {
+		struct rcpt *r = &d->r[i];
+
+		r->account = strdup(rcpts[i].account != NULL ?
+		    rcpts[i].account : "");
+		if (r->account == NULL) {
+			dl_free(d);
+			return -ENOMEM;
+		}
+		for (j = 0; j < i; j++)
+			if (strcmp(d->r[j].account, r->account) == 0)
+				r->dup = true;
+		if (r->dup)
+			continue;
+		if (md_mailbox_canon(rcpts[i].mailbox != NULL ?
+		    rcpts[i].mailbox : "INBOX", r->mailbox,
+		    sizeof(r->mailbox)) < 0)
+			snprintf(r->mailbox, sizeof(r->mailbox), "INBOX");
+		r->u = md_user_get(s, r->account, &r->err);
+		if (r->u != NULL && d->first == NULL)
+			d->first = r->u;
+	}
+	if (d->first == NULL) {
+		/* no recipient is an account we can hold mail for */
+		err = d->r[0].err;
+		dl_free(d);
+		return err != 0 ? err : POSTA_ENAME;
+	}
+	d->cb = (void *)cb;
+	d->ctx = ctx;
+	err = dl_submit(d, DL_BEGIN);
+	if (err != 0)
+		dl_free(d);
+	return err;
+}
+
+int
+md_op_delivery_write(struct posta_delivery *d, const void *data, size_t len,
+    posta_store_done_cb *cb, void *ctx)
+{
+	int ret;
+
+	if (d->aborted || d->stage >= DL_FINISH)
+		return -EINVAL;
+	if (d->busy)
+		return -EBUSY;
+	ret = writer_take(&d->w, data, len);
+	if (ret != 0)
+		return ret;
+	d->cb = (void *)cb;
+	d->ctx = ctx;
+	return dl_submit(d, DL_WRITE);
+}
+
+int
+md_op_delivery_finish(struct posta_delivery *d, posta_delivery_cb *cb,
+    void *ctx)
+{
+	if (d->aborted || d->stage >= DL_FINISH)
+		return -EINVAL;
+	if (d->busy)
+		return -EBUSY;
+	if (d->w.err != 0)
+		return d->w.err;
+	d->cb = (void *)cb;
+	d->ctx = ctx;
+	return dl_submit(d, DL_FINISH);
+}
+
+void
+md_op_delivery_abort(struct posta_delivery *d)
+{
+	d->aborted = true;
+	if (!d->busy)
+		dl_free(d);
+}

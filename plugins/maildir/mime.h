@@ -91,8 +91,8 @@ struct mime_part {
  * - Addresses: groups as (NIL NIL "name" NIL) ... (NIL NIL NIL NIL); a
  *   comment names an address without a display name; a missing local
  *   part or domain is "MISSING_MAILBOX" / "MISSING_DOMAIN", as Dovecot.
- * - Types, subtypes, parameters and encodings keep their case; text/*
- *   without a charset gets "charset" "us-ascii"; no or an invalid
+ * - Types, subtypes, parameters and encodings keep their case; text
+ *   types without a charset get "charset" "us-ascii"; no or an invalid
  *   Content-Type is text/plain (RFC 2045 5.2), or message/rfc822 inside
  *   multipart/digest.
  * - RFC 2231: continuations are joined; if any piece is encoded the

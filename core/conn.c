@@ -465,7 +465,8 @@ conn_dispatch(struct conn *c)
 			    ev.crlf ? POSTA_LINE_CRLF : 0);
 			break;
 		case LINEBUF_TOO_LONG:
-			c->h->line(c->hctx, NULL, 0, POSTA_LINE_TOO_LONG);
+			c->h->line(c->hctx, NULL, 0, POSTA_LINE_TOO_LONG |
+			    (ev.crlf ? POSTA_LINE_CRLF : 0));
 			break;
 		case LINEBUF_DATA:
 			if (c->h->data != NULL)

@@ -138,9 +138,14 @@ skip_long_line(struct linebuf *lb)
 	lf = memchr(lb->buf + lb->start, '\n', lb->end - lb->start);
 
 	if (lf == NULL) {
+		/* the CR of a CRLF may be the last byte of this chunk */
+		lb->discard_cr = lb->buf[lb->end - 1] == '\r';
 		lb->start = lb->end = 0;
 		return false;
 	}
+	/* SMTP needs to know how the line ended even when it was dropped */
+	lb->discard_cr = lf > lb->buf + lb->start ? lf[-1] == '\r' :
+	    lb->discard_cr;
 	lb->start = (size_t)(lf - lb->buf) + 1;
 	lb->discarding = false;
 	return true;
@@ -157,9 +162,10 @@ linebuf_next(struct linebuf *lb, struct linebuf_event *ev)
 		return;
 	}
 	if (lb->discarding) {
-		if (skip_long_line(lb))
+		if (skip_long_line(lb)) {
 			event_set(ev, LINEBUF_TOO_LONG, NULL, 0);
-		else
+			ev->crlf = lb->discard_cr;
+		} else
 			event_set(ev, LINEBUF_NEED_MORE, NULL, 0);
 		return;
 	}
@@ -177,6 +183,7 @@ linebuf_next(struct linebuf *lb, struct linebuf_event *ev)
 		if (avail > lb->max_line + 1) {
 			/* too long even if the last byte is the CR of a CRLF */
 			lb->discarding = true;
+			lb->discard_cr = line[avail - 1] == '\r';
 			lb->scanned = 0;
 			lb->start = lb->end = 0;
 		} else {
@@ -196,6 +203,9 @@ linebuf_next(struct linebuf *lb, struct linebuf_event *ev)
 			ev->crlf = true;
 			return;
 		}
+		event_set(ev, LINEBUF_TOO_LONG, NULL, 0);
+		ev->crlf = true;
+		return;
 	}
 	if (len > lb->max_line)
 		event_set(ev, LINEBUF_TOO_LONG, NULL, 0);

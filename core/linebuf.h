@@ -30,7 +30,8 @@ struct linebuf {		/* embedded in the connection; fields private */
 	size_t cap, start, end;	/* buffered bytes are buf[start..end) */
 	size_t max_line;	/* longest line accepted, terminator excluded */
 	size_t want;		/* >0: exact-byte mode, bytes still wanted */
-	bool discarding;	/* inside an over-long line, dropping to LF */
+	bool discarding;
+	bool discard_cr;		/* the last byte dropped was a CR */	/* inside an over-long line, dropping to LF */
 	size_t max_cap;		/* full capacity, allocated lazily */
 	size_t scanned;		/* bytes after start known to hold no LF */
 };
@@ -48,7 +49,7 @@ struct linebuf_event {
 	   Points into the buffer: valid until the next linebuf call. */
 	const uint8_t *data;
 	size_t len;
-	bool crlf;		/* LINE: ended in CRLF (else bare LF) */
+	bool crlf;		/* LINE, TOO_LONG: ended in CRLF (else LF) */
 	bool last;		/* DATA: this chunk completes the exact read */
 };
 

@@ -156,7 +156,8 @@ drain(struct linebuf *lb, struct rec *r)
 		case LINEBUF_TOO_LONG:
 			assert_null(ev.data);
 			assert_int_equal(ev.len, 0);
-			rec_puts(r, "TOO_LONG\n");
+			rec_puts(r, ev.crlf ? "TOO_LONG\\r\\n\n" :
+			    "TOO_LONG\n");
 			break;
 		case LINEBUF_DATA:
 			assert_true(ev.len > 0);
@@ -324,11 +325,11 @@ test_max_line_boundary(void **state)
 	/* max_line 10: 10 bytes accepted with either ending, 11 refused */
 	CHECK(10, "0123456789\r\nok\r\n", "L:0123456789\\r\\n\nL:ok\\r\\n\n");
 	CHECK(10, "0123456789\nok\n", "L:0123456789\\n\nL:ok\\n\n");
-	CHECK(10, "0123456789A\r\nok\r\n", "TOO_LONG\nL:ok\\r\\n\n");
+	CHECK(10, "0123456789A\r\nok\r\n", "TOO_LONG\\r\\n\nL:ok\\r\\n\n");
 	CHECK(10, "0123456789A\nok\n", "TOO_LONG\nL:ok\\n\n");
 	/* a CR inside the line counts towards its length */
 	CHECK(10, "012345678\r\r\n", "L:012345678\\x0d\\r\\n\n");
-	CHECK(10, "0123456789\r\r\n", "TOO_LONG\n");
+	CHECK(10, "0123456789\r\r\n", "TOO_LONG\\r\\n\n");
 	CHECK(10, "0123456789\rx\n", "TOO_LONG\n");
 	CHECK(1, "a\nab\n\n", "L:a\\n\nTOO_LONG\nL:\\n\n");
 }
@@ -346,7 +347,7 @@ test_too_long_then_normal(void **state)
 	len = big;
 	memcpy(in + len, "\r\nNOOP\r\n", 8);
 	len += 8;
-	check_events(100, in, len, "TOO_LONG\nL:NOOP\\r\\n\n");
+	check_events(100, in, len, "TOO_LONG\\r\\n\nL:NOOP\\r\\n\n");
 
 	/* two in a row each give one event, with a bare LF too */
 	len = 0;
@@ -357,7 +358,8 @@ test_too_long_then_normal(void **state)
 	len += 300;
 	memcpy(in + len, "\r\n\r\nz\n", 6);
 	len += 6;
-	check_events(100, in, len, "TOO_LONG\nTOO_LONG\nL:\\r\\n\nL:z\\n\n");
+	check_events(100, in, len,
+	    "TOO_LONG\nTOO_LONG\\r\\n\nL:\\r\\n\nL:z\\n\n");
 	free(in);
 
 	CHECK(4, "abcdef\n", "TOO_LONG\n");
@@ -682,10 +684,10 @@ test_max_line_fills_buffer(void **state)
 	{
 		char *got = run_chunked(max, in, max + 3, 1);
 
-		assert_string_equal(got, "TOO_LONG\n");
+		assert_string_equal(got, "TOO_LONG\\r\\n\n");
 		free(got);
 		got = run_chunked(max, in, max + 3, 0);
-		assert_string_equal(got, "TOO_LONG\n");
+		assert_string_equal(got, "TOO_LONG\\r\\n\n");
 		free(got);
 	}
 	free(in);

@@ -10,8 +10,8 @@
  * Reading.  By default input arrives as lines: handler->line(ctx, line, len,
  * flags) without the terminator; POSTA_LINE_CRLF tells CRLF from a bare LF.
  * A line longer than the service's max_line_length is discarded up to its
- * LF and reported once with POSTA_LINE_TOO_LONG (line NULL, len 0); memory
- * stays bounded.  posta_conn_read_bytes(conn, n) switches to exact-byte
+ * LF and reported once with POSTA_LINE_TOO_LONG (line NULL, len 0; with
+ * POSTA_LINE_CRLF when it ended in CRLF); memory stays bounded.  posta_conn_read_bytes(conn, n) switches to exact-byte
  * mode: the next n bytes arrive through handler->data in chunks, the last
  * one with last = true, then line mode resumes.  posta_conn_pause() stops
  * delivery (input stays buffered, reading from the socket stops once the

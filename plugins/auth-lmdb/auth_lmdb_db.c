@@ -490,6 +490,13 @@ auth_lmdb_db_open(const char *path, uint64_t map_size, unsigned flags,
 		*error_r = "cannot create a lock";
 		return -ENOMEM;
 	}
+	if (pthread_mutex_init(&db->dummy_lock, NULL) != 0) {
+		pthread_rwlock_destroy(&db->resize_lock);
+		free(db->path);
+		free(db);
+		*error_r = "cannot create a lock";
+		return -ENOMEM;
+	}
 	rc = mdb_env_create(&db->env);
 	if (rc != 0) {
 		db->env = NULL;
@@ -520,11 +527,9 @@ auth_lmdb_db_open(const char *path, uint64_t map_size, unsigned flags,
 	ret = open_dbis(db, create && env_is_empty(db), error_r);
 	if (ret < 0)
 		goto fail;
-	/* an unknown login is hashed against this, costing the same time as
-	   a real check with the default scheme */
-	ret = auth_lmdb_hash_new("posta dummy password", db->dummy_hash,
-	    sizeof(db->dummy_hash));
-	if (ret < 0) {
+	/* postad makes the dummy hash now, so that a broken libxcrypt stops
+	   it at startup; the admin command only when it checks a login */
+	if (rdonly && (ret = auth_lmdb_dummy_hash(db)) < 0) {
 		*error_r = "cannot compute the dummy password hash";
 		goto fail;
 	}
@@ -546,6 +551,7 @@ auth_lmdb_db_close(struct auth_lmdb_db **dbp)
 	if (db->env != NULL)
 		mdb_env_close(db->env);
 	pthread_rwlock_destroy(&db->resize_lock);
+	pthread_mutex_destroy(&db->dummy_lock);
 	free(db->path);
 	free(db);
 }

@@ -83,8 +83,9 @@ enum auth_lmdb_open_flags {
 /*
  * Opens the environment in directory path.  map_size is the largest the
  * data file may grow to (0 = AUTH_LMDB_MAP_SIZE_DEFAULT); another process
- * growing the map beyond it is handled.  Also computes a dummy hash of the
- * default scheme (one hash, tens of milliseconds) for auth_lmdb_verify.
+ * growing the map beyond it is handled.  With AUTH_LMDB_OPEN_RDONLY also
+ * computes the dummy hash auth_lmdb_verify needs (one hash of the default
+ * scheme, tens of milliseconds); otherwise the first verify does.
  * Returns 0, or:
  *   -ENOENT          no database at path (and no AUTH_LMDB_OPEN_CREATE)
  *   POSTA_ECORRUPT   not an LMDB file, another LMDB version, damaged, not

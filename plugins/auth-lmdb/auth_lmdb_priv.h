@@ -25,8 +25,14 @@ struct auth_lmdb_db {
 	pthread_rwlock_t resize_lock;
 	bool rdonly;
 	char *path;
+	/* made once, on first need (postad: at open), under dummy_lock */
+	pthread_mutex_t dummy_lock;
+	bool has_dummy;
 	char dummy_hash[AUTH_LMDB_HASH_MAX + 1];
 };
+
+/* Makes db->dummy_hash if not yet done; 0 or an error. */
+int auth_lmdb_dummy_hash(struct auth_lmdb_db *db);
 
 struct auth_lmdb_txn {
 	struct auth_lmdb_db *db;

@@ -250,6 +250,26 @@ auth_lmdb_hash_check(const char *password, const char *hash)
 	return ok;
 }
 
+/*
+ * An unknown login is hashed against this, so it costs what a real check
+ * with the default scheme costs; its password is never told to anyone
+ * and a match would be ignored anyway.
+ */
+int
+auth_lmdb_dummy_hash(struct auth_lmdb_db *db)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&db->dummy_lock);
+	if (!db->has_dummy) {
+		ret = auth_lmdb_hash_new("posta dummy password",
+		    db->dummy_hash, sizeof(db->dummy_hash));
+		db->has_dummy = ret == 0;
+	}
+	pthread_mutex_unlock(&db->dummy_lock);
+	return ret;
+}
+
 int
 auth_lmdb_verify(struct auth_lmdb_db *db, const char *login,
     const char *password, char *account_r, bool *ok_r, const char **error_r)
@@ -288,8 +308,14 @@ auth_lmdb_verify(struct auth_lmdb_db *db, const char *login,
 		if (ret < 0)
 			return ret;
 	}
-	if (!known)
+	if (!known) {
+		ret = auth_lmdb_dummy_hash(db);
+		if (ret < 0) {
+			*error_r = "cannot compute the dummy password hash";
+			return ret;
+		}
 		strcpy(hash, db->dummy_hash);
+	}
 	match = auth_lmdb_hash_check(password, hash);
 	util_wipe(hash, sizeof(hash));
 	if (known && !disabled && match) {

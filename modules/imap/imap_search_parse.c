@@ -165,6 +165,66 @@ imap_date_parse(const char *s, size_t len, struct imap_search_date *date_r)
 	return 0;
 }
 
+static bool
+two_digits(const char *s, unsigned int max, unsigned int *n_r)
+{
+	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+		return false;
+	*n_r = (unsigned int)(s[0] - '0') * 10 + (unsigned int)(s[1] - '0');
+	return *n_r <= max;
+}
+
+/* Days from 1970-01-01 to y-m-d, proleptic Gregorian (m 1-12). */
+static int64_t
+days_from_civil(int64_t y, unsigned int m, unsigned int d)
+{
+	int64_t era;
+	unsigned int yoe, doy, doe;
+
+	y -= m <= 2;
+	era = (y >= 0 ? y : y - 399) / 400;
+	yoe = (unsigned int)(y - era * 400);
+	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+int
+imap_datetime_parse(const char *s, size_t len, int64_t *time_r,
+    int *zone_min_r)
+{
+	struct imap_search_date date;
+	unsigned int h, m, sec, zh, zm;
+	size_t dlen, skip = 0;
+	const char *t;
+	int zone;
+
+	/* date-day-fixed = (SP DIGIT) / 2DIGIT; a bare digit is let in */
+	if (len > 0 && s[0] == ' ')
+		skip = 1;
+	t = memchr(s + skip, ' ', len - skip);
+	if (t == NULL)
+		return -EINVAL;
+	dlen = (size_t)(t - (s + skip));
+	if (imap_date_parse(s + skip, dlen, &date) < 0 ||
+	    (skip == 1 && dlen != 10))
+		return -EINVAL;
+	/* SP time SP zone: " hh:mm:ss +hhmm" is 15 bytes */
+	if (len - skip - dlen != 15)
+		return -EINVAL;
+	if (t[3] != ':' || t[6] != ':' || t[9] != ' ' ||
+	    (t[10] != '+' && t[10] != '-') ||
+	    !two_digits(t + 1, 23, &h) || !two_digits(t + 4, 59, &m) ||
+	    !two_digits(t + 7, 60, &sec) || !two_digits(t + 11, 99, &zh) ||
+	    !two_digits(t + 13, 59, &zm))
+		return -EINVAL;
+	zone = (int)(zh * 60 + zm) * (t[10] == '-' ? -1 : 1);
+	*time_r = days_from_civil(date.year, date.month, date.day) * 86400 +
+	    (int64_t)h * 3600 + m * 60 + sec - (int64_t)zone * 60;
+	*zone_min_r = zone;
+	return 0;
+}
+
 /* A string under the charset: 7-bit for US-ASCII, valid UTF-8 else. */
 static int
 take_string(struct sp *sp, const char **str_r, size_t *len_r)

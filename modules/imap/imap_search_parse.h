@@ -133,8 +133,21 @@ struct imap_search {
 int imap_search_parse(struct arena *a, const struct imap_arg *args,
     struct imap_search **search_r, const char **error_r);
 
-/* "1-Feb-1994" (day 1-2 digits, month in English, 4-digit year). */
+/*
+ * date-text "1-Feb-1994" (day 1-2 digits, month in English any case,
+ * 4-digit year), checked against the month's length.  Returns 0 or
+ * -EINVAL.
+ */
 int imap_date_parse(const char *s, size_t len,
     struct imap_search_date *date_r);
+
+/*
+ * APPEND's date-time without its quotes, "17-Jul-1996 02:44:25 -0700"
+ * (RFC 3501 section 9; the day may also be " 7" or "7").  *time_r is
+ * seconds since the epoch in UTC, *zone_min_r the offset in minutes.
+ * Returns 0 or -EINVAL.
+ */
+int imap_datetime_parse(const char *s, size_t len, int64_t *time_r,
+    int *zone_min_r);
 
 #endif

@@ -408,6 +408,47 @@ test_date(void **state)
 }
 
 static void
+datetime(const char *s, int want, int64_t t, int zone)
+{
+	int64_t got_t = 0;
+	int got_zone = 0;
+
+	if (imap_datetime_parse(s, strlen(s), &got_t, &got_zone) != want)
+		fail_msg("\"%s\": not %d", s, want);
+	if (want == 0) {
+		assert_int_equal(got_t, t);
+		assert_int_equal(got_zone, zone);
+	}
+}
+
+static void
+test_datetime(void **state)
+{
+	datetime("17-Jul-1996 02:44:25 -0700", 0, 837596665, -420);
+	datetime(" 1-Jan-1970 00:00:00 +0000", 0, 0, 0);
+	datetime("01-Jan-1970 00:00:00 +0000", 0, 0, 0);
+	datetime("1-Jan-1970 01:00:00 +0100", 0, 0, 60);
+	datetime("31-Dec-1969 23:00:00 +0000", 0, -3600, 0);
+	datetime("29-Feb-2000 23:59:59 +0530", 0, 951848999, 330);
+	datetime("31-Dec-1999 23:59:60 +0000", 0, 946684800, 0);
+	datetime("", -EINVAL, 0, 0);
+	datetime("17-Jul-1996", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 02:44:25", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 02:44:25 0700", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 24:00:00 +0000", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 02:60:00 +0000", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 02:44:61 +0000", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 02:44:25 +0060", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 2:44:25 +0000", -EINVAL, 0, 0);
+	datetime("17-Jul-1996  02:44:25 +0000", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 02:44:25 +00000", -EINVAL, 0, 0);
+	datetime("  7-Jul-1996 02:44:25 +0000", -EINVAL, 0, 0);
+	datetime(" 17-Jul-1996 02:44:25 +0000", -EINVAL, 0, 0);
+	datetime("30-Feb-1996 02:44:25 +0000", -EINVAL, 0, 0);
+	datetime("17-Jul-1996 02:4x:25 +0000", -EINVAL, 0, 0);
+}
+
+static void
 test_nomem(void **state)
 {
 	static const char cmd[] = "t SEARCH SEEN UID 1:5 OR A B\r\n";
@@ -446,6 +487,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rejects, setup, teardown),
 		cmocka_unit_test(test_date),
+		cmocka_unit_test(test_datetime),
 		cmocka_unit_test_setup_teardown(test_nomem, setup, teardown),
 	};
 

@@ -1165,4 +1165,6 @@ const struct posta_host_api core_host_api = {
 	.conn_host = api_conn_host,
 	.conn_login = auth_conn_login,
 	.conn_resolve = auth_conn_resolve,
+	.register_queue = host_register_queue,
+	.queue = host_queue,
 };

@@ -143,6 +143,8 @@ struct loop {
 	const struct posta_store_ops *store_ops;
 	void *store_state;
 	struct module *store_owner;
+	const struct posta_queue_ops *queue_ops;
+	void *queue_state;
 	struct listener *listeners;
 	struct conn *conns;		/* every live connection */
 	unsigned n_conns;
@@ -222,6 +224,10 @@ int host_register_hooks(struct posta_host *h,
 int host_resolve(struct posta_host *h, const char *address,
     posta_auth_resolve_cb *cb, void *ctx);
 const struct posta_store_ops *host_store(struct posta_host *h,
+    void **state_r);
+int host_register_queue(struct posta_host *h,
+    const struct posta_queue_ops *ops, void *state);
+const struct posta_queue_ops *host_queue(struct posta_host *h,
     void **state_r);
 int auth_conn_login(struct posta_conn *c, const char *user,
     const char *password, posta_login_cb *cb, void *ctx);

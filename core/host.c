@@ -75,3 +75,30 @@ host_store(struct posta_host *h, void **state_r)
 		*state_r = l->store_state;
 	return l->store_ops;
 }
+
+int
+host_register_queue(struct posta_host *h, const struct posta_queue_ops *ops,
+    void *state)
+{
+	struct module *m = (struct module *)h;
+
+	if (ops == NULL || ops->submit_begin == NULL ||
+	    ops->submit_write == NULL || ops->submit_finish == NULL ||
+	    ops->submit_abort == NULL)
+		return -EINVAL;
+	if (m->loop->queue_ops != NULL)
+		return -EEXIST;
+	m->loop->queue_ops = ops;
+	m->loop->queue_state = state;
+	return 0;
+}
+
+const struct posta_queue_ops *
+host_queue(struct posta_host *h, void **state_r)
+{
+	struct loop *l = ((struct module *)h)->loop;
+
+	if (state_r != NULL)
+		*state_r = l->queue_state;
+	return l->queue_ops;
+}

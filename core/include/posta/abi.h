@@ -14,7 +14,7 @@
  *
  * Changelog.
  *  2026-11-27  1.0  first version: modules, settings, connections, hooks,
- *                   auth providers, mail stores.
+ *                   auth providers, mail stores, the outbound queue.
  */
 #define POSTA_ABI_MAJOR 1
 #define POSTA_ABI_MINOR 0

@@ -93,6 +93,12 @@ struct posta_host_api {
 	    const char *password, posta_login_cb *cb, void *ctx);
 	int (*conn_resolve)(struct posta_conn *c, const char *address,
 	    posta_auth_resolve_cb *cb, void *ctx);
+
+	/* outbound queue */
+	int (*register_queue)(struct posta_host *h,
+	    const struct posta_queue_ops *ops, void *state);
+	const struct posta_queue_ops *(*queue)(struct posta_host *h,
+	    void **state_r);
 };
 
 #define POSTA_API(o) POSTA_OBJ_API(o)
@@ -202,6 +208,21 @@ static inline const struct posta_store_ops *
 posta_host_store(struct posta_host *h, void **state_r)
 {
 	return POSTA_API(h)->store(h, state_r);
+}
+
+/* Registers the outbound queue (queue.h); one per server: -EEXIST. */
+static inline int
+posta_host_register_queue(struct posta_host *h,
+    const struct posta_queue_ops *ops, void *state)
+{
+	return POSTA_API(h)->register_queue(h, ops, state);
+}
+
+/* The outbound queue, or NULL when no queue plugin is loaded. */
+static inline const struct posta_queue_ops *
+posta_host_queue(struct posta_host *h, void **state_r)
+{
+	return POSTA_API(h)->queue(h, state_r);
 }
 
 /* ---- connections (see conn.h for the reading and writing model) ---- */

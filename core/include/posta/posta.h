@@ -82,6 +82,7 @@ struct posta_conn;	/* one client connection (a session) */
 #include <posta/hook.h>
 #include <posta/auth.h>
 #include <posta/store.h>
+#include <posta/queue.h>
 #include <posta/host.h>
 
 #endif

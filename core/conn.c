@@ -223,7 +223,9 @@ conn_flush(struct conn *c)
 	c->out = NULL;
 	c->out_cap = 0;
 	if (r < 0) {
-		conn_teardown(c, r == POSTA_ETLS ? POSTA_ETLS : -ECONNRESET);
+		/* maybe inside a module's call: close at the end of the turn */
+		c->close_reason = r == POSTA_ETLS ? POSTA_ETLS : -ECONNRESET;
+		api_conn_close((struct posta_conn *)c);
 		return r;
 	}
 	if (c->in_flight > c->svc->set.write_queue_max && !c->write_blocked) {
@@ -725,16 +727,16 @@ api_conn_close(struct posta_conn *pc)
 	read_stop(c);
 	/* bound the time a peer that never reads can keep us */
 	uv_timer_start(&c->timer, timer_cb, 30000, 0);
-	if (c->out_len > 0) {
-		if (!c->dirty) {
-			c->dirty = true;
-			c->dirty_next = c->loop->dirty;
-			c->loop->dirty = c;
-		}
-		return;
+	/*
+	 * Never tear down inside the module's own call: its close handler
+	 * would free the session under its feet.  The flush at the end of
+	 * this loop turn finishes the close.
+	 */
+	if (!c->dirty) {
+		c->dirty = true;
+		c->dirty_next = c->loop->dirty;
+		c->loop->dirty = c;
 	}
-	if (c->in_flight == 0)
-		close_finish(c);
 }
 
 /* Output is flushed: say goodbye at the TLS layer, then close. */

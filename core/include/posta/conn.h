@@ -28,8 +28,10 @@
  * Closing.  handler->close(ctx, reason) runs exactly once however the
  * connection ends: posta_conn_close() (after the queue is flushed), peer
  * reset or EOF (reason -ECONNRESET or 0), idle timeout (-ETIMEDOUT), TLS
- * error (POSTA_ETLS), server shutdown (-ECANCELED).  The conn pointer is
- * invalid once it returns.  Requests a module started for the session (auth,
+ * error (POSTA_ETLS), server shutdown (-ECANCELED).  It never runs inside
+ * a posta_conn_*() call the module made (posta_conn_close() included):
+ * always from a later loop callback.  The conn pointer is invalid once it
+ * returns.  Requests a module started for the session (auth,
  * store) may complete later: the module must keep its session alive until
  * they have, and not touch the conn then.
  */

@@ -1255,10 +1255,25 @@ imap_arg_is_string(const struct imap_arg *a)
 	    (a->type == IMAP_ARG_LITERAL && !a->literal8));
 }
 
+/* ASTRING-CHAR = ATOM-CHAR / "]", plus list-wildcards for list-mailbox */
+static bool
+atom_chars_ok(const char *s, bool wildcards)
+{
+	for (; *s != '\0'; s++) {
+		uint8_t c = (uint8_t)*s;
+
+		if (!is_atom_char(c) && c != ']' &&
+		    (!wildcards || (c != '*' && c != '%')))
+			return false;
+	}
+	return true;
+}
+
 bool
 imap_arg_is_astring(const struct imap_arg *a)
 {
-	return imap_arg_is_atom(a) || imap_arg_is_string(a);
+	return (imap_arg_is_atom(a) && atom_chars_ok(a->u.str.data, false)) ||
+	    imap_arg_is_string(a);
 }
 
 bool
@@ -1299,6 +1314,19 @@ imap_arg_get_astring(const struct imap_arg *a, const char **str_r,
     size_t *len_r)
 {
 	if (!imap_arg_is_astring(a))
+		return false;
+	*str_r = a->u.str.data;
+	if (len_r != NULL)
+		*len_r = a->u.str.len;
+	return true;
+}
+
+bool
+imap_arg_get_list_mailbox(const struct imap_arg *a, const char **str_r,
+    size_t *len_r)
+{
+	if (!(imap_arg_is_atom(a) && atom_chars_ok(a->u.str.data, true)) &&
+	    !imap_arg_is_string(a))
 		return false;
 	*str_r = a->u.str.data;
 	if (len_r != NULL)

@@ -208,13 +208,14 @@ void imap_parser_free(struct imap_parser **p);
  * parser kept what it needs); on EVENT and ERROR the caller passes
  * in + *used_r on the next call, and keeps calling (with no bytes left if
  * need be) until NEED_MORE: some events need no further input (the
- * decision after LITERAL_NEEDED, the one chunk of a streamed {0}).  in may
- * be NULL when len is 0.  After an ERROR the parser skips the
- * rest of the erroring command by itself: to the end of the line, and when
- * that line ended in a LITERAL+ announcement "{n+}", also the n bytes and
- * the line after them, and so on (RFC 7888); a synchronizing "{n}" ends it,
- * because the client sends no literal after a BAD.  Then the next command
- * follows.  len 0 is allowed (it can still deliver a pending decision).
+ * decision after LITERAL_NEEDED, the one chunk of a streamed {0}).  in
+ * may be NULL when len is 0.
+ *
+ * After an ERROR the parser skips the rest of the erroring command by
+ * itself: to the end of the line, and when that line ended in a LITERAL+
+ * announcement "{n+}", also the n bytes and the line after them, and so on
+ * (RFC 7888); a synchronizing "{n}" ends it, because the client sends no
+ * literal after a BAD.  Then the next command follows.
  */
 enum imap_parse_result imap_parse_feed(struct imap_parser *p,
     const uint8_t *in, size_t len, size_t *used_r,
@@ -261,10 +262,10 @@ int imap_parser_stream_literal(struct imap_parser *p);
  * Drops the command being parsed; no COMMAND or ERROR event follows for it
  * (the session has answered it, e.g. "NO [TOOBIG]" for APPEND).  Allowed
  * after LITERAL_NEEDED and after a LITERAL_DATA event.  A synchronizing
- * literal not yet accepted is not read (the client sends none); literal
- * bytes that will come (LITERAL+, or a literal being streamed) are skipped,
- * then the rest of the command as after an ERROR.  Returns 0, or -EINVAL
- * outside a command.
+ * literal is then taken as refused, so abort before sending its "+": the
+ * client sends no bytes for it.  Literal bytes that will come anyway
+ * (LITERAL+, or a literal being streamed) are skipped, then the rest of
+ * the command as after an ERROR.  Returns 0, or -EINVAL outside a command.
  */
 int imap_parser_abort_command(struct imap_parser *p);
 
@@ -296,18 +297,30 @@ size_t imap_parser_memory(const struct imap_parser *p);
 bool imap_arg_is_atom(const struct imap_arg *a);	/* ATOM or NIL */
 bool imap_arg_is_nil(const struct imap_arg *a);
 bool imap_arg_is_string(const struct imap_arg *a);	/* quoted / literal */
-bool imap_arg_is_astring(const struct imap_arg *a);	/* atom / string */
+bool imap_arg_is_astring(const struct imap_arg *a);	/* see below */
 bool imap_arg_is_nstring(const struct imap_arg *a);	/* NIL / string */
 bool imap_arg_is_list(const struct imap_arg *a);
 
-/* ATOM or NIL: the text as sent. */
+/*
+ * ATOM or NIL: the token as sent, which may hold '*', '%', ']' and a
+ * leading '' (sequence sets, flags); the caller validates it.
+ */
 bool imap_arg_get_atom(const struct imap_arg *a, const char **str_r);
-/* STRING or LITERAL (not literal8). */
+/* STRING or LITERAL (not literal8).  len_r may be NULL. */
 bool imap_arg_get_string(const struct imap_arg *a, const char **str_r,
     size_t *len_r);
-/* ATOM, NIL (as the text "NIL": a mailbox may be called that), STRING,
- * LITERAL (not literal8).  len_r may be NULL. */
+/*
+ * astring (RFC 3501): a STRING or LITERAL (not literal8), or an ATOM / NIL
+ * made of ASTRING-CHARs only (no '*', '%' or ''); NIL gives the text
+ * "NIL", since a mailbox may be called that.  len_r may be NULL.
+ */
 bool imap_arg_get_astring(const struct imap_arg *a, const char **str_r,
+    size_t *len_r);
+/*
+ * list-mailbox (LIST and LSUB patterns): as an astring, but an atom may
+ * also hold the wildcards '*' and '%'.
+ */
+bool imap_arg_get_list_mailbox(const struct imap_arg *a, const char **str_r,
     size_t *len_r);
 /* NIL gives *str_r = NULL, *len_r = 0; else as imap_arg_get_string(). */
 bool imap_arg_get_nstring(const struct imap_arg *a, const char **str_r,

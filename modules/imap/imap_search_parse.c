@@ -232,8 +232,10 @@ take_string(struct sp *sp, const char **str_r, size_t *len_r)
 	const struct imap_arg *a = take(sp);
 	size_t i;
 
-	if (!imap_arg_get_astring(a, str_r, len_r))
+	if (a == NULL)
 		return fail(sp, "Missing search string");
+	if (!imap_arg_get_astring(a, str_r, len_r))
+		return fail(sp, "Invalid search string");
 	if (sp->s->charset == IMAP_SEARCH_CHARSET_UTF8) {
 		if (!imap_utf8_is_valid(*str_r, *len_r))
 			return fail(sp, "Invalid UTF-8 in search string");

@@ -1125,6 +1125,25 @@ test_arg_helpers(void **state)
 	assert_string_equal(s, "lit");
 	assert_null(imap_args_nth(args, 6));
 	assert_null(imap_args_nth(args, 600));
+
+	/* astring is strict; list-mailbox takes wildcards; atom takes all */
+	args = parse_one(p, "a2 X a]b a*b a%b \\Seen 1:* \"a*b\"\r\n");
+	l = imap_args_nth(args, 0);
+	assert_true(imap_arg_is_astring(l));
+	assert_true(imap_arg_get_list_mailbox(l, &s, &len));
+	for (n = 1; n <= 4; n++) {
+		l = imap_args_nth(args, n);
+		assert_false(imap_arg_is_astring(l));
+		assert_false(imap_arg_get_astring(l, &s, &len));
+		assert_true(imap_arg_get_atom(l, &s));
+		assert_int_equal(imap_arg_get_list_mailbox(l, &s, &len),
+		    n <= 2 || n == 4);
+	}
+	l = imap_args_nth(args, 5);
+	assert_true(imap_arg_get_astring(l, &s, NULL));
+	assert_true(imap_arg_get_list_mailbox(l, &s, NULL));
+	assert_string_equal(s, "a*b");
+	assert_false(imap_arg_get_list_mailbox(NULL, &s, NULL));
 	assert_false(imap_arg_is_atom(NULL));
 	assert_false(imap_arg_get_data(NULL, &d, &len));
 	assert_int_equal(imap_args_count(NULL), 0);

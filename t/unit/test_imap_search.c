@@ -327,7 +327,9 @@ test_rejects(void **state)
 	bad(f, "OR SEEN", -EINVAL, "Missing search key");
 	bad(f, "(OR SEEN) FLAGGED", -EINVAL, "Missing search key");
 	bad(f, "FROM", -EINVAL, "Missing search string");
-	bad(f, "FROM (a)", -EINVAL, "Missing search string");
+	bad(f, "FROM (a)", -EINVAL, "Invalid search string");
+	bad(f, "FROM a*b", -EINVAL, "Invalid search string");
+	bad(f, "TO \\x", -EINVAL, "Invalid search string");
 	bad(f, "HEADER", -EINVAL, "Invalid header field name");
 	bad(f, "HEADER X-A", -EINVAL, "Missing search string");
 	bad(f, "HEADER \"\" x", -EINVAL, "Invalid header field name");

@@ -28,8 +28,8 @@
  */
 
 /* A broken invariant: a bug, never bad input. */
-#define MD_ASSERT(x) do { if (!(x)) { fprintf(stderr,			\
-	"maildir: assertion failed: %s (%s:%d)\n", #x, __FILE__,		\
+#define MD_ASSERT(x) do { if (!(x)) { fprintf(stderr,		\
+	"maildir: assertion failed: %s (%s:%d)\n", #x, __FILE__,	\
 	__LINE__); abort(); } } while (0)
 
 struct md_store;
@@ -216,6 +216,7 @@ struct md_box_info {
 	struct md_box_rec rec;
 	char *name;
 	char *kw[POSTA_STORE_KEYWORDS_MAX];
+	uint32_t stored_n_kw;		/* keywords in the index already */
 	bool dirty;			/* needs writing back */
 };
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "maildir.h"
+#include "maildir_box.h"
 
 /*
  * A view is a private copy of a mailbox's message list: sequence numbers
@@ -20,82 +21,6 @@
  * it are told (posta_mailbox_notify_cb) and fetch the new list with a
  * refresh, which diffs it against their copy.
  */
-
-enum box_op {
-	OP_OPEN,
-	OP_REFRESH,
-	OP_META,
-	OP_FLAGS,
-	OP_EXPUNGE,
-	OP_COPY,
-	OP_GONE,
-	OP_MSG_OPEN,
-};
-
-struct meta_res {
-	uint32_t uid;
-	int err;
-	void *blob;
-	size_t len;
-	uint64_t header_size;
-	uint32_t body_lines;
-};
-
-struct flag_res {
-	uint32_t uid, flags;
-	uint64_t kw, modseq;
-};
-
-struct box_req {
-	struct md_job job;		/* first: the job is the request */
-	enum box_op op;
-	struct posta_mailbox *v;	/* NULL for OP_OPEN until done */
-	struct md_box *box;
-	void *cb;
-	void *ctx;
-	char name[MD_MAILBOX_MAX + 1];
-	uint32_t expect_id;		/* 0: any */
-	uint32_t flags;
-	bool claim;
-	uint32_t *uids;
-	size_t n;
-	/* OP_OPEN, OP_REFRESH */
-	struct posta_msg *msgs;
-	size_t n_msgs;
-	char **kw;
-	size_t n_kw;
-	uint32_t id, uidvalidity, uidnext;
-	uint64_t hms;
-	uint32_t *recent;
-	size_t n_recent;
-	bool gone;
-	/* OP_META */
-	uint32_t fields;
-	struct meta_res *metas;
-	/* OP_FLAGS */
-	enum posta_flags_mode mode;
-	uint32_t set_flags;
-	uint64_t unchangedsince;
-	char **upd_kw;
-	size_t n_upd_kw;
-	struct flag_res *changed;
-	size_t n_changed;
-	uint32_t *failed;
-	size_t n_failed;
-	/* OP_EXPUNGE */
-	size_t n_expunged;
-	/* OP_COPY */
-	char dst[MD_MAILBOX_MAX + 1];
-	bool move;
-	uint32_t *src_done, *dst_uids;
-	size_t n_copied;
-	/* OP_GONE */
-	struct posta_uid_range *ranges;
-	size_t n_ranges, cap_ranges;
-	/* OP_MSG_OPEN */
-	int fd;
-	uint64_t size, raw_size;
-};
 
 /* ---- views ---- */
 
@@ -177,7 +102,7 @@ cmp_u32(const void *a, const void *b)
 /* ---- worker helpers ---- */
 
 static int
-load_box(struct box_req *r, struct md_txn *t, const char *name,
+load_box(struct md_req *r, struct md_txn *t, const char *name,
     struct md_box_info *bi, struct md_sync_opts *o)
 {
 	int ret = md_box_open_sync(&r->job, t, name, bi, o);
@@ -192,7 +117,7 @@ load_box(struct box_req *r, struct md_txn *t, const char *name,
 }
 
 struct snap_ctx {
-	struct box_req *r;
+	struct md_req *r;
 	size_t cap;
 };
 
@@ -200,7 +125,7 @@ static int
 snap_add(void *ctx, const struct md_msg *m)
 {
 	struct snap_ctx *c = ctx;
-	struct box_req *r = c->r;
+	struct md_req *r = c->r;
 	struct posta_msg *pm;
 
 	if (r->n_msgs == c->cap) {
@@ -222,8 +147,8 @@ snap_add(void *ctx, const struct md_msg *m)
 	return 0;
 }
 
-static int
-copy_kw(struct box_req *r, const struct md_box_info *bi)
+int
+md_req_copy_kw(struct md_req *r, const struct md_box_info *bi)
 {
 	size_t i;
 
@@ -245,7 +170,7 @@ copy_kw(struct box_req *r, const struct md_box_info *bi)
 }
 
 static int
-snapshot(struct box_req *r, struct md_txn *t, const struct md_box_info *bi)
+snapshot(struct md_req *r, struct md_txn *t, const struct md_box_info *bi)
 {
 	struct snap_ctx c = { r, 0 };
 	int ret;
@@ -256,547 +181,8 @@ snapshot(struct box_req *r, struct md_txn *t, const struct md_box_info *bi)
 	r->hms = bi->rec.highestmodseq;
 	ret = md_msg_each(t, bi->rec.id, snap_add, &c);
 	if (ret == 0)
-		ret = copy_kw(r, bi);
+		ret = md_req_copy_kw(r, bi);
 	return ret;
-}
-
-/* Re-reads the disk after a file was not where the index said. */
-static int
-resync(struct box_req *r, struct md_txn *t, struct md_box_info *bi)
-{
-	struct md_sync_opts o = { 0 };
-
-	o.force = true;
-	return md_sync_box(&r->job, t, bi, &o);
-}
-
-static int
-fsync_box_dirs(struct box_req *r, const char *name)
-{
-	char path[MD_PATH_MAX];
-	int ret;
-
-	if (!r->job.store->set.fsync)
-		return 0;
-	if ((ret = md_box_path(r->job.user, name, "cur", path,
-	    sizeof(path))) != 0 || (ret = md_fsync_dir(path)) != 0)
-		return ret;
-	if ((ret = md_box_path(r->job.user, name, "new", path,
-	    sizeof(path))) != 0)
-		return ret;
-	return md_fsync_dir(path);
-}
-
-/* ---- OP_META ---- */
-
-static int
-meta_one(struct box_req *r, struct md_txn *t, struct md_box_info *bi,
-    struct meta_res *res)
-{
-	struct md_msg m;
-	MDB_val val;
-	char path[MD_PATH_MAX];
-	int ret, fd, tries;
-
-	ret = md_msg_get(t, bi->rec.id, res->uid, &m);
-	if (ret != 0)
-		return ret;
-	if (m.rec.header_size != UINT64_MAX &&
-	    md_meta_get(t, bi->rec.id, res->uid, &val) == 0) {
-		res->blob = malloc(val.mv_size);
-		if (res->blob == NULL)
-			return -ENOMEM;
-		memcpy(res->blob, val.mv_data, val.mv_size);
-		res->len = val.mv_size;
-		res->header_size = m.rec.header_size;
-		res->body_lines = m.rec.body_lines;
-		return 0;
-	}
-	/* not parsed yet (adopted with W=) or the cache was lost */
-	for (tries = 0;; tries++) {
-		if ((ret = md_msg_path(r->job.user, bi->name, &m, path,
-		    sizeof(path))) != 0)
-			return ret;
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0 || errno != ENOENT || tries > 0)
-			break;
-		if ((ret = resync(r, t, bi)) != 0 ||
-		    (ret = md_msg_get(t, bi->rec.id, res->uid, &m)) != 0)
-			return ret;
-	}
-	if (fd < 0)
-		return errno == ENOENT ? POSTA_ENOTFOUND : -errno;
-	ret = md_parse_file(fd, &res->blob, &res->len, &m.rec.size,
-	    &m.rec.raw_size, &m.rec.header_size, &m.rec.body_lines);
-	close(fd);
-	if (ret != 0)
-		return ret;
-	res->header_size = m.rec.header_size;
-	res->body_lines = m.rec.body_lines;
-	/* the size is unchanged when W= told the truth; keep the modseq */
-	ret = md_msg_put(t, bi->rec.id, &m);
-	if (ret == 0 && res->blob != NULL)
-		ret = md_meta_put(t, bi->rec.id, res->uid, res->blob,
-		    res->len);
-	return ret;
-}
-
-/* ---- OP_FLAGS ---- */
-
-static int
-flags_work(struct box_req *r, struct md_txn *t, struct md_box_info *bi)
-{
-	struct md_store *s = r->job.store;
-	uint64_t kwbits = 0;
-	size_t i, k;
-	bool moved_new = false;
-	int ret;
-
-	for (k = 0; k < r->n_upd_kw; k++) {
-		int idx = md_kw_index(bi, r->upd_kw[k],
-		    r->mode != POSTA_FLAGS_REMOVE, s->set.max_keywords);
-
-		if (idx == -1)
-			continue;	/* removing an unknown keyword */
-		if (idx < 0)
-			return idx;
-		kwbits |= (uint64_t)1 << idx;
-	}
-	r->changed = calloc(r->n ? r->n : 1, sizeof(*r->changed));
-	r->failed = calloc(r->n ? r->n : 1, sizeof(*r->failed));
-	if (r->changed == NULL || r->failed == NULL)
-		return -ENOMEM;
-	for (i = 0; i < r->n; i++) {
-		struct md_msg m;
-		uint32_t flags;
-		uint64_t kw;
-		char name[MD_NAME_MAX + 1], from[MD_PATH_MAX], to[MD_PATH_MAX];
-		int tries;
-
-		ret = md_msg_get(t, bi->rec.id, r->uids[i], &m);
-		if (ret == POSTA_ENOTFOUND)
-			continue;
-		if (ret != 0)
-			return ret;
-		if (r->unchangedsince != 0 &&
-		    m.rec.modseq > r->unchangedsince) {
-			r->failed[r->n_failed++] = m.uid;
-			continue;
-		}
-		flags = m.rec.flags & POSTA_FLAGS_STORED;
-		kw = m.rec.kw;
-		switch (r->mode) {
-		case POSTA_FLAGS_SET:
-			flags = r->set_flags;
-			kw = kwbits;
-			break;
-		case POSTA_FLAGS_ADD:
-			flags |= r->set_flags;
-			kw |= kwbits;
-			break;
-		case POSTA_FLAGS_REMOVE:
-			flags &= ~r->set_flags;
-			kw &= ~kwbits;
-			break;
-		}
-		if (flags == (m.rec.flags & POSTA_FLAGS_STORED) &&
-		    kw == m.rec.kw)
-			continue;
-		for (tries = 0;; tries++) {
-			if (md_name_set_flags(m.name, flags,
-			    (uint32_t)(kw & 0x3ffffff), name,
-			    sizeof(name)) < 0)
-				return -ENAMETOOLONG;
-			if ((ret = md_msg_path(r->job.user, bi->name, &m,
-			    from, sizeof(from))) != 0 ||
-			    (ret = md_box_path(r->job.user, bi->name, "cur",
-			    to, sizeof(to))) != 0 ||
-			    (ret = md_pathf(to + strlen(to),
-			    sizeof(to) - strlen(to), "/%s", name)) != 0)
-				return ret;
-			if (rename(from, to) == 0)
-				break;
-			if (errno != ENOENT || tries > 0)
-				return errno == ENOENT ? 0 : -errno;
-			/* renamed by another program: find it, try again */
-			if ((ret = resync(r, t, bi)) != 0)
-				return ret;
-			ret = md_msg_get(t, bi->rec.id, r->uids[i], &m);
-			if (ret == POSTA_ENOTFOUND)
-				break;
-			if (ret != 0)
-				return ret;
-		}
-		if (ret == POSTA_ENOTFOUND) {
-			ret = 0;
-			continue;
-		}
-		if (m.rec.flags & MD_MSG_IN_NEW)
-			moved_new = true;
-		m.rec.flags = (m.rec.flags & ~(POSTA_FLAGS_STORED |
-		    MD_MSG_IN_NEW)) | flags;
-		m.rec.kw = kw;
-		m.rec.modseq = ++bi->rec.highestmodseq;
-		snprintf(m.name, sizeof(m.name), "%s", name);
-		bi->dirty = true;
-		ret = md_msg_put(t, bi->rec.id, &m);
-		if (ret != 0)
-			return ret;
-		r->changed[r->n_changed].uid = m.uid;
-		r->changed[r->n_changed].flags = flags;
-		r->changed[r->n_changed].kw = kw;
-		r->changed[r->n_changed].modseq = m.rec.modseq;
-		r->n_changed++;
-	}
-	(void)moved_new;
-	if (r->n_changed > 0) {
-		md_job_changed(&r->job, bi->rec.id);
-		ret = fsync_box_dirs(r, bi->name);
-		if (ret != 0)
-			return ret;
-	}
-	return copy_kw(r, bi);
-}
-
-/* ---- OP_EXPUNGE ---- */
-
-static int
-expunge_work(struct box_req *r, struct md_txn *t, struct md_box_info *bi)
-{
-	struct md_msg *gone;
-	size_t i, n_gone = 0;
-	int ret = 0;
-
-	gone = malloc((r->n ? r->n : 1) * sizeof(*gone));
-	if (gone == NULL)
-		return -ENOMEM;
-	/* files first, synced, then the index: a crash in between leaves
-	   an index entry without a file, which the next sync expunges; the
-	   other order could bring a deleted message back */
-	for (i = 0; i < r->n; i++) {
-		struct md_msg *m = &gone[n_gone];
-		char path[MD_PATH_MAX];
-		int tries;
-
-		for (tries = 0;; tries++) {
-			ret = md_msg_get(t, bi->rec.id, r->uids[i], m);
-			if (ret != 0)
-				break;
-			if ((r->flags & POSTA_EXPUNGE_DELETED_ONLY) &&
-			    !(m->rec.flags & POSTA_FLAG_DELETED)) {
-				ret = POSTA_ENOTFOUND;
-				break;
-			}
-			if ((ret = md_msg_path(r->job.user, bi->name, m, path,
-			    sizeof(path))) != 0)
-				goto out;
-			if (unlink(path) == 0)
-				break;
-			if (errno != ENOENT) {
-				ret = -errno;
-				goto out;
-			}
-			if (tries > 0)
-				break;	/* really gone: drop the record */
-			if ((ret = resync(r, t, bi)) != 0)
-				goto out;
-		}
-		if (ret == POSTA_ENOTFOUND) {
-			ret = 0;
-			continue;
-		}
-		if (ret != 0)
-			goto out;
-		n_gone++;
-	}
-	if (n_gone == 0)
-		goto out;
-	ret = fsync_box_dirs(r, bi->name);
-	for (i = 0; i < n_gone && ret == 0; i++)
-		ret = md_msg_del(t, bi->rec.id, &gone[i],
-		    ++bi->rec.highestmodseq);
-	bi->dirty = true;
-	r->n_expunged = n_gone;
-	md_job_changed(&r->job, bi->rec.id);
-out:
-	free(gone);
-	return ret;
-}
-
-/* ---- OP_COPY ---- */
-
-/* Copies a file's bytes when a hard link is impossible (worker). */
-static int
-copy_file(const char *from, const char *to, int64_t mtime, bool do_fsync)
-{
-	char buf[65536];
-	int in = open(from, O_RDONLY | O_CLOEXEC), out, ret = 0;
-	struct timespec ts[2];
-
-	if (in < 0)
-		return -errno;
-	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (out < 0) {
-		ret = -errno;
-		close(in);
-		return ret;
-	}
-	for (;;) {
-		ssize_t n = read(in, buf, sizeof(buf)), w = 0;
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		while (w < n) {
-			ssize_t k = write(out, buf + w, (size_t)(n - w));
-
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k < 0) {
-				ret = -errno;
-				break;
-			}
-			w += k;
-		}
-		if (ret != 0)
-			break;
-	}
-	ts[0].tv_sec = ts[1].tv_sec = (time_t)mtime;
-	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	if (ret == 0)
-		futimens(out, ts);
-	if (ret == 0 && do_fsync && fsync(out) != 0)
-		ret = -errno;
-	close(in);
-	if (close(out) != 0 && ret == 0)
-		ret = -errno;
-	if (ret != 0)
-		unlink(to);
-	return ret;
-}
-
-static int
-copy_work(struct box_req *r, struct md_txn *t, struct md_box_info *src)
-{
-	struct md_store *s = r->job.store;
-	struct md_user *u = r->job.user;
-	struct md_box_info dst_bi, *dst = &dst_bi;
-	struct md_sync_opts o = { 0 };
-	struct md_msg *done_src = NULL, *made = NULL;
-	void **metas = NULL;
-	size_t *meta_lens = NULL;
-	bool same = strcmp(r->dst, src->name) == 0;
-	size_t i, n_made = 0;
-	char path[MD_PATH_MAX];
-	int ret;
-
-	if (same) {
-		dst = src;
-	} else {
-		ret = md_box_open_sync(&r->job, t, r->dst, &dst_bi, &o);
-		free(o.recent);
-		if (ret != 0)
-			return ret;
-	}
-	done_src = calloc(r->n ? r->n : 1, sizeof(*done_src));
-	made = calloc(r->n ? r->n : 1, sizeof(*made));
-	metas = calloc(r->n ? r->n : 1, sizeof(*metas));
-	meta_lens = calloc(r->n ? r->n : 1, sizeof(*meta_lens));
-	r->src_done = calloc(r->n ? r->n : 1, sizeof(*r->src_done));
-	r->dst_uids = calloc(r->n ? r->n : 1, sizeof(*r->dst_uids));
-	if (done_src == NULL || made == NULL || metas == NULL ||
-	    meta_lens == NULL || r->src_done == NULL || r->dst_uids == NULL) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < r->n; i++) {
-		struct md_msg *m = &done_src[n_made], *nm = &made[n_made];
-		char from[MD_PATH_MAX], to[MD_PATH_MAX], base[MD_NAME_MAX + 1];
-		uint32_t k;
-		uint64_t kw = 0;
-		MDB_val val;
-		int tries;
-
-		ret = md_msg_get(t, src->rec.id, r->uids[i], m);
-		if (ret == POSTA_ENOTFOUND)
-			continue;
-		if (ret != 0)
-			goto out;
-		/* keywords travel by name */
-		for (k = 0; k < src->rec.n_kw; k++)
-			if (m->rec.kw & ((uint64_t)1 << k)) {
-				int idx = same ? (int)k : md_kw_index(dst,
-				    src->kw[k], true, s->set.max_keywords);
-
-				if (idx >= 0)
-					kw |= (uint64_t)1 << idx;
-			}
-		*nm = *m;
-		nm->rec.kw = kw;
-		nm->rec.flags &= POSTA_FLAGS_STORED;
-		if ((ret = md_name_unique(base, sizeof(base), (int64_t)time(NULL),
-		    0, s->pid, atomic_fetch_add(&s->seq, 1) + 1, s->hostname,
-		    m->rec.size == m->rec.raw_size ? m->rec.size :
-		    UINT64_MAX)) < 0 ||
-		    (ret = md_name_set_flags(base, nm->rec.flags,
-		    (uint32_t)(kw & 0x3ffffff), nm->name,
-		    sizeof(nm->name))) < 0)
-			goto out;
-		if ((ret = md_msg_path(u, dst->name, nm, to, sizeof(to))) != 0)
-			goto out;
-		for (tries = 0;; tries++) {
-			if ((ret = md_msg_path(u, src->name, m, from,
-			    sizeof(from))) != 0)
-				goto out;
-			if (link(from, to) == 0) {
-				ret = 0;
-				break;
-			}
-			if (errno == EXDEV || errno == EPERM ||
-			    errno == EMLINK || errno == ENOTSUP) {
-				ret = copy_file(from, to,
-				    m->rec.internal_date, s->set.fsync);
-				break;
-			}
-			if (errno != ENOENT || tries > 0) {
-				ret = errno == ENOENT ? POSTA_ENOTFOUND :
-				    -errno;
-				break;
-			}
-			if ((ret = resync(r, t, src)) != 0)
-				goto out;
-			if ((ret = md_msg_get(t, src->rec.id, r->uids[i],
-			    m)) != 0)
-				break;
-		}
-		if (ret == POSTA_ENOTFOUND)
-			continue;	/* expunged meanwhile */
-		if (ret != 0)
-			goto out;
-		if (md_meta_get(t, src->rec.id, m->uid, &val) == 0) {
-			metas[n_made] = malloc(val.mv_size);
-			if (metas[n_made] == NULL) {
-				unlink(to);
-				ret = -ENOMEM;
-				goto out;
-			}
-			memcpy(metas[n_made], val.mv_data, val.mv_size);
-			meta_lens[n_made] = val.mv_size;
-		}
-		n_made++;
-	}
-	if (n_made == 0)
-		goto out;
-	/* durable in the destination before the index or any answer */
-	if (s->set.fsync && (ret = md_box_path(u, dst->name, "cur", path,
-	    sizeof(path))) == 0)
-		ret = md_fsync_dir(path);
-	for (i = 0; i < n_made && ret == 0; i++) {
-		ret = md_msg_insert(t, dst, &made[i], metas[i], meta_lens[i]);
-		r->src_done[i] = done_src[i].uid;
-		r->dst_uids[i] = made[i].uid;
-	}
-	if (ret != 0)
-		goto out;
-	r->n_copied = n_made;
-	md_job_changed(&r->job, dst->rec.id);
-	r->uidvalidity = dst->rec.uidvalidity;
-	if (r->move) {
-		for (i = 0; i < n_made; i++) {
-			if (md_msg_path(u, src->name, &done_src[i], path,
-			    sizeof(path)) == 0)
-				unlink(path);
-		}
-		ret = fsync_box_dirs(r, src->name);
-		for (i = 0; i < n_made && ret == 0; i++)
-			ret = md_msg_del(t, src->rec.id, &done_src[i],
-			    ++src->rec.highestmodseq);
-		src->dirty = true;
-		md_job_changed(&r->job, src->rec.id);
-	}
-	if (ret == 0 && !same && dst->dirty)
-		ret = md_box_store(t, dst);
-out:
-	if (ret != 0) {
-		/* nothing was indexed: take the new files away again */
-		for (i = 0; i < n_made; i++)
-			if (md_msg_path(u, dst->name, &made[i], path,
-			    sizeof(path)) == 0)
-				unlink(path);
-		r->n_copied = 0;
-	}
-	if (metas != NULL)
-		for (i = 0; i < n_made; i++)
-			free(metas[i]);
-	free(metas);
-	free(meta_lens);
-	free(done_src);
-	free(made);
-	if (!same)
-		md_box_info_clear(&dst_bi);
-	return ret;
-}
-
-/* ---- OP_GONE ---- */
-
-static int
-gone_add(void *ctx, uint32_t uid)
-{
-	struct box_req *r = ctx;
-	struct posta_uid_range *last = r->n_ranges ?
-	    &r->ranges[r->n_ranges - 1] : NULL;
-
-	if (last != NULL && last->hi + 1 == uid) {
-		last->hi = uid;
-		return 0;
-	}
-	if (r->n_ranges == r->cap_ranges) {
-		size_t cap = r->cap_ranges ? r->cap_ranges * 2 : 16;
-		struct posta_uid_range *p = realloc(r->ranges,
-		    cap * sizeof(*p));
-
-		if (p == NULL)
-			return -ENOMEM;
-		r->ranges = p;
-		r->cap_ranges = cap;
-	}
-	r->ranges[r->n_ranges].lo = r->ranges[r->n_ranges].hi = uid;
-	r->n_ranges++;
-	return 0;
-}
-
-/* ---- OP_MSG_OPEN ---- */
-
-static int
-msg_open_work(struct box_req *r, struct md_txn *t, struct md_box_info *bi)
-{
-	struct md_msg m;
-	char path[MD_PATH_MAX];
-	int ret, tries;
-
-	for (tries = 0;; tries++) {
-		ret = md_msg_get(t, bi->rec.id, r->uids[0], &m);
-		if (ret != 0)
-			return ret;
-		if ((ret = md_msg_path(r->job.user, bi->name, &m, path,
-		    sizeof(path))) != 0)
-			return ret;
-		r->fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (r->fd >= 0)
-			break;
-		if (errno != ENOENT || tries > 0)
-			return errno == ENOENT ? POSTA_ENOTFOUND : -errno;
-		if ((ret = resync(r, t, bi)) != 0)
-			return ret;
-	}
-	r->size = m.rec.size;
-	r->raw_size = m.rec.raw_size;
-	return 0;
 }
 
 /* ---- the job ---- */
@@ -804,7 +190,7 @@ msg_open_work(struct box_req *r, struct md_txn *t, struct md_box_info *bi)
 static void
 box_work(struct md_job *job)
 {
-	struct box_req *r = (struct box_req *)job;
+	struct md_req *r = (struct md_req *)job;
 	struct md_box_info bi;
 	struct md_sync_opts o = { 0 };
 	struct md_txn t;
@@ -818,11 +204,11 @@ box_work(struct md_job *job)
 		return;
 	}
 	o.claim_recent = r->claim;
-	o.no_scan = !(r->op == OP_OPEN ||
-	    (r->op == OP_REFRESH && (r->flags & POSTA_REFRESH_DISK)));
+	o.no_scan = !(r->op == MD_REQ_OPEN ||
+	    (r->op == MD_REQ_REFRESH && (r->flags & POSTA_REFRESH_DISK)));
 	o.force = false;
 	ret = load_box(r, &t, r->name, &bi, &o);
-	if (ret == POSTA_ENOTFOUND && r->op == OP_REFRESH) {
+	if (ret == POSTA_ENOTFOUND && r->op == MD_REQ_REFRESH) {
 		r->gone = true;
 		ret = md_txn_commit(&t);
 		job->err = ret;
@@ -834,11 +220,11 @@ box_work(struct md_job *job)
 	r->n_recent = o.n_recent;
 	o.recent = NULL;
 	switch (r->op) {
-	case OP_OPEN:
-	case OP_REFRESH:
+	case MD_REQ_OPEN:
+	case MD_REQ_REFRESH:
 		ret = snapshot(r, &t, &bi);
 		break;
-	case OP_META:
+	case MD_REQ_META:
 		r->metas = calloc(r->n, sizeof(*r->metas));
 		if (r->metas == NULL) {
 			ret = -ENOMEM;
@@ -846,27 +232,28 @@ box_work(struct md_job *job)
 		}
 		for (i = 0; i < r->n && ret == 0; i++) {
 			r->metas[i].uid = r->uids[i];
-			r->metas[i].err = meta_one(r, &t, &bi, &r->metas[i]);
+			r->metas[i].err = md_req_meta_one(r, &t, &bi,
+			    &r->metas[i]);
 			if (r->metas[i].err == -ENOMEM ||
 			    r->metas[i].err == POSTA_ECORRUPT)
 				ret = r->metas[i].err;
 		}
 		break;
-	case OP_FLAGS:
-		ret = flags_work(r, &t, &bi);
+	case MD_REQ_FLAGS:
+		ret = md_req_flags(r, &t, &bi);
 		r->hms = bi.rec.highestmodseq;
 		break;
-	case OP_EXPUNGE:
-		ret = expunge_work(r, &t, &bi);
+	case MD_REQ_EXPUNGE:
+		ret = md_req_expunge(r, &t, &bi);
 		break;
-	case OP_COPY:
-		ret = copy_work(r, &t, &bi);
+	case MD_REQ_COPY:
+		ret = md_req_copy(r, &t, &bi);
 		break;
-	case OP_GONE:
-		ret = md_gone_each(&t, bi.rec.id, r->hms, gone_add, r);
+	case MD_REQ_GONE:
+		ret = md_gone_each(&t, bi.rec.id, r->hms, md_req_gone_add, r);
 		break;
-	case OP_MSG_OPEN:
-		ret = msg_open_work(r, &t, &bi);
+	case MD_REQ_MSG_OPEN:
+		ret = md_req_msg_open(r, &t, &bi);
 		break;
 	}
 	if (ret == 0 && bi.dirty)
@@ -891,7 +278,7 @@ fail:
 }
 
 static void
-box_req_free(struct box_req *r)
+req_free(struct md_req *r)
 {
 	size_t i;
 
@@ -916,7 +303,7 @@ box_req_free(struct box_req *r)
 
 /* Installs a refresh or open result in the view; fills ch for refresh. */
 static int
-view_apply(struct posta_mailbox *v, struct box_req *r,
+view_apply(struct posta_mailbox *v, struct md_req *r,
     struct posta_mailbox_changes *ch, struct posta_expunged **exp_r,
     uint32_t **chg_r)
 {
@@ -1006,16 +393,16 @@ view_apply(struct posta_mailbox *v, struct box_req *r,
 static void
 box_done(struct md_job *job)
 {
-	struct box_req *r = (struct box_req *)job;
+	struct md_req *r = (struct md_req *)job;
 	struct posta_mailbox *v = r->v;
 	int err = job->err;
 	bool closed = v != NULL && v->closed;
 
-	if (closed && r->op != OP_FLAGS && r->op != OP_EXPUNGE &&
-	    r->op != OP_COPY)
+	if (closed && r->op != MD_REQ_FLAGS && r->op != MD_REQ_EXPUNGE &&
+	    r->op != MD_REQ_COPY)
 		err = -ECANCELED;
 	switch (r->op) {
-	case OP_OPEN: {
+	case MD_REQ_OPEN: {
 		posta_mailbox_open_cb *cb = r->cb;
 
 		if (err == 0) {
@@ -1032,7 +419,8 @@ box_done(struct md_job *job)
 			v->box = r->box;
 			r->box = NULL;
 			v->open_flags = r->flags;
-			v->has_pop3_lock = (r->flags & POSTA_OPEN_POP3_LOCK) != 0;
+			v->has_pop3_lock =
+			    (r->flags & POSTA_OPEN_POP3_LOCK) != 0;
 			v->box->id = r->id;
 			if (view_apply(v, r, &ch, &e, &c) != 0) {
 				err = -ENOMEM;
@@ -1055,7 +443,7 @@ box_done(struct md_job *job)
 		cb(r->ctx, err, err == 0 ? v : NULL);
 		break;
 	}
-	case OP_REFRESH: {
+	case MD_REQ_REFRESH: {
 		struct posta_mailbox_changes ch = { 0 };
 		struct posta_expunged *e = NULL;
 		uint32_t *c = NULL;
@@ -1069,7 +457,7 @@ box_done(struct md_job *job)
 		free(c);
 		break;
 	}
-	case OP_META: {
+	case MD_REQ_META: {
 		struct posta_msg_meta *metas = NULL;
 		struct arena *a = NULL;
 		size_t i;
@@ -1081,7 +469,7 @@ box_done(struct md_job *job)
 				err = -ENOMEM;
 		}
 		for (i = 0; err == 0 && i < r->n; i++) {
-			struct meta_res *mr = &r->metas[i];
+			struct md_meta_res *mr = &r->metas[i];
 			struct posta_msg_meta *m = &metas[i];
 			int ret;
 
@@ -1115,7 +503,7 @@ box_done(struct md_job *job)
 		free(metas);
 		break;
 	}
-	case OP_FLAGS: {
+	case MD_REQ_FLAGS: {
 		struct posta_flags_result res = { 0 };
 		uint32_t *changed = NULL;
 		size_t i;
@@ -1163,11 +551,11 @@ box_done(struct md_job *job)
 		free(changed);
 		break;
 	}
-	case OP_EXPUNGE:
+	case MD_REQ_EXPUNGE:
 		((posta_store_expunge_cb *)r->cb)(r->ctx, err,
 		    err == 0 ? r->n_expunged : 0);
 		break;
-	case OP_COPY: {
+	case MD_REQ_COPY: {
 		struct posta_copy_result res = { r->uidvalidity, r->n_copied,
 		    r->src_done, r->dst_uids };
 
@@ -1175,11 +563,11 @@ box_done(struct md_job *job)
 		    err == 0 ? &res : NULL);
 		break;
 	}
-	case OP_GONE:
+	case MD_REQ_GONE:
 		((posta_uid_ranges_cb *)r->cb)(r->ctx, err,
 		    err == 0 ? r->ranges : NULL, err == 0 ? r->n_ranges : 0);
 		break;
-	case OP_MSG_OPEN: {
+	case MD_REQ_MSG_OPEN: {
 		struct posta_msg_reader *rd = NULL;
 
 		if (err == 0) {
@@ -1197,19 +585,19 @@ box_done(struct md_job *job)
 	}
 	if (r->box != NULL)
 		md_box_unref(r->box);
-	if (v != NULL && r->op != OP_OPEN) {
+	if (v != NULL && r->op != MD_REQ_OPEN) {
 		v->pending--;
 		md_view_release(v);
 	}
-	box_req_free(r);
+	req_free(r);
 }
 
 /* ---- the ops ---- */
 
-static struct box_req *
-req_new(struct posta_mailbox *v, enum box_op op, void *cb, void *ctx)
+static struct md_req *
+req_new(struct posta_mailbox *v, enum md_req_op op, void *cb, void *ctx)
 {
-	struct box_req *r = calloc(1, sizeof(*r));
+	struct md_req *r = calloc(1, sizeof(*r));
 
 	if (r == NULL)
 		return NULL;
@@ -1229,7 +617,7 @@ req_new(struct posta_mailbox *v, enum box_op op, void *cb, void *ctx)
 }
 
 static int
-submit(struct box_req *r)
+submit(struct md_req *r)
 {
 	if (r->v != NULL)
 		r->v->pending++;
@@ -1239,7 +627,7 @@ submit(struct box_req *r)
 
 /* Copies a UID array: ascending, no duplicates, no zero. */
 static int
-take_uids(struct box_req *r, const uint32_t *uids, size_t n)
+take_uids(struct md_req *r, const uint32_t *uids, size_t n)
 {
 	size_t i, j;
 
@@ -1258,7 +646,7 @@ take_uids(struct box_req *r, const uint32_t *uids, size_t n)
 
 /* The view's UIDs (uids NULL: "every message of the view"). */
 static int
-take_view_uids(struct box_req *r, const struct posta_mailbox *v)
+take_view_uids(struct md_req *r, const struct posta_mailbox *v)
 {
 	size_t i;
 
@@ -1275,7 +663,7 @@ int
 md_op_open(struct posta_mail_user *h, const char *name, uint32_t flags,
     posta_mailbox_open_cb *cb, void *ctx)
 {
-	struct box_req *r;
+	struct md_req *r;
 	char canon[MD_MAILBOX_MAX + 1];
 
 	if (h->closed)
@@ -1284,20 +672,20 @@ md_op_open(struct posta_mail_user *h, const char *name, uint32_t flags,
 		return POSTA_ENAME;
 	if (flags & ~(uint32_t)(POSTA_OPEN_READONLY | POSTA_OPEN_POP3_LOCK))
 		return -EINVAL;
-	r = req_new(NULL, OP_OPEN, (void *)cb, ctx);
+	r = req_new(NULL, MD_REQ_OPEN, (void *)cb, ctx);
 	if (r == NULL)
 		return -ENOMEM;
 	snprintf(r->name, sizeof(r->name), "%s", canon);
 	r->box = md_box_get(h->u, canon);
 	if (r->box == NULL) {
-		box_req_free(r);
+		req_free(r);
 		return -ENOMEM;
 	}
 	if (flags & POSTA_OPEN_POP3_LOCK) {
 		if (r->box->pop3_locked) {
 			md_box_unref(r->box);
 			r->box = NULL;
-			box_req_free(r);
+			req_free(r);
 			return -EBUSY;
 		}
 		r->box->pop3_locked = true;
@@ -1365,13 +753,13 @@ int
 md_op_refresh(struct posta_mailbox *v, uint32_t flags,
     posta_mailbox_refresh_cb *cb, void *ctx)
 {
-	struct box_req *r;
+	struct md_req *r;
 
 	if (v->closed)
 		return -EINVAL;
 	if (v->refreshing)
 		return -EBUSY;
-	r = req_new(v, OP_REFRESH, (void *)cb, ctx);
+	r = req_new(v, MD_REQ_REFRESH, (void *)cb, ctx);
 	if (r == NULL)
 		return -ENOMEM;
 	r->flags = flags;
@@ -1384,20 +772,20 @@ int
 md_op_fetch_meta(struct posta_mailbox *v, const uint32_t *uids, size_t n,
     uint32_t fields, posta_msg_meta_cb *cb, void *ctx)
 {
-	struct box_req *r;
+	struct md_req *r;
 	size_t i;
 
 	if (v->closed)
 		return -EINVAL;
 	if (n == 0 || n > POSTA_STORE_BATCH_MAX)
 		return -EMSGSIZE;
-	r = req_new(v, OP_META, (void *)cb, ctx);
+	r = req_new(v, MD_REQ_META, (void *)cb, ctx);
 	if (r == NULL)
 		return -ENOMEM;
 	/* kept in the caller's order: metas[i] answers uids[i] */
 	r->uids = malloc(n * sizeof(*r->uids));
 	if (r->uids == NULL) {
-		box_req_free(r);
+		req_free(r);
 		return -ENOMEM;
 	}
 	for (i = 0; i < n; i++)
@@ -1412,7 +800,7 @@ md_op_store_flags(struct posta_mailbox *v, const uint32_t *uids, size_t n,
     const struct posta_flag_update *upd, posta_store_flags_cb *cb,
     void *ctx)
 {
-	struct box_req *r;
+	struct md_req *r;
 	size_t i;
 
 	if (v->closed)
@@ -1426,7 +814,7 @@ md_op_store_flags(struct posta_mailbox *v, const uint32_t *uids, size_t n,
 	for (i = 0; i < upd->n_keywords; i++)
 		if (!md_keyword_valid(upd->keywords[i]))
 			return -EINVAL;
-	r = req_new(v, OP_FLAGS, (void *)cb, ctx);
+	r = req_new(v, MD_REQ_FLAGS, (void *)cb, ctx);
 	if (r == NULL || take_uids(r, uids, n) != 0)
 		goto oom;
 	r->mode = upd->mode;
@@ -1446,7 +834,7 @@ md_op_store_flags(struct posta_mailbox *v, const uint32_t *uids, size_t n,
 	return submit(r);
 oom:
 	if (r != NULL)
-		box_req_free(r);
+		req_free(r);
 	return -ENOMEM;
 }
 
@@ -1454,19 +842,19 @@ int
 md_op_expunge(struct posta_mailbox *v, const uint32_t *uids, size_t n,
     uint32_t flags, posta_store_expunge_cb *cb, void *ctx)
 {
-	struct box_req *r;
+	struct md_req *r;
 	int ret;
 
 	if (v->closed)
 		return -EINVAL;
 	if (v->open_flags & POSTA_OPEN_READONLY)
 		return -EROFS;
-	r = req_new(v, OP_EXPUNGE, (void *)cb, ctx);
+	r = req_new(v, MD_REQ_EXPUNGE, (void *)cb, ctx);
 	if (r == NULL)
 		return -ENOMEM;
 	ret = uids != NULL ? take_uids(r, uids, n) : take_view_uids(r, v);
 	if (ret != 0) {
-		box_req_free(r);
+		req_free(r);
 		return ret;
 	}
 	r->flags = flags;
@@ -1477,7 +865,7 @@ int
 md_op_copy(struct posta_mailbox *v, const uint32_t *uids, size_t n,
     const char *dst, bool move, posta_store_copy_cb *cb, void *ctx)
 {
-	struct box_req *r;
+	struct md_req *r;
 	char canon[MD_MAILBOX_MAX + 1];
 
 	if (v->closed)
@@ -1486,10 +874,10 @@ md_op_copy(struct posta_mailbox *v, const uint32_t *uids, size_t n,
 		return -EROFS;
 	if (md_mailbox_canon(dst, canon, sizeof(canon)) < 0)
 		return POSTA_ENAME;
-	r = req_new(v, OP_COPY, (void *)cb, ctx);
+	r = req_new(v, MD_REQ_COPY, (void *)cb, ctx);
 	if (r == NULL || take_uids(r, uids, n) != 0) {
 		if (r != NULL)
-			box_req_free(r);
+			req_free(r);
 		return -ENOMEM;
 	}
 	snprintf(r->dst, sizeof(r->dst), "%s", canon);
@@ -1501,11 +889,11 @@ int
 md_op_expunged_since(struct posta_mailbox *v, uint64_t modseq,
     posta_uid_ranges_cb *cb, void *ctx)
 {
-	struct box_req *r;
+	struct md_req *r;
 
 	if (v->closed)
 		return -EINVAL;
-	r = req_new(v, OP_GONE, (void *)cb, ctx);
+	r = req_new(v, MD_REQ_GONE, (void *)cb, ctx);
 	if (r == NULL)
 		return -ENOMEM;
 	r->hms = modseq;
@@ -1516,16 +904,16 @@ int
 md_op_msg_open(struct posta_mailbox *v, uint32_t uid, posta_msg_open_cb *cb,
     void *ctx)
 {
-	struct box_req *r;
+	struct md_req *r;
 
 	if (v->closed)
 		return -EINVAL;
 	if (uid == 0)
 		return POSTA_ENOTFOUND;
-	r = req_new(v, OP_MSG_OPEN, (void *)cb, ctx);
+	r = req_new(v, MD_REQ_MSG_OPEN, (void *)cb, ctx);
 	if (r == NULL || take_uids(r, &uid, 1) != 0) {
 		if (r != NULL)
-			box_req_free(r);
+			req_free(r);
 		return -ENOMEM;
 	}
 	return submit(r);

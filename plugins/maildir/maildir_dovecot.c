@@ -1,4 +1,4 @@
-/* maildir_dovecot.c: reading dovecot-uidlist, dovecot-keywords, subscriptions */
+/* maildir_dovecot.c: reading Dovecot's uidlist, keywords, subscriptions */
 #include "config.h"
 
 #include <errno.h>

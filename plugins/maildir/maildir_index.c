@@ -301,7 +301,47 @@ md_box_load(struct md_txn *t, const char *name, struct md_box_info *bi)
 		md_box_info_clear(bi);
 		return -ENOMEM;
 	}
+	bi->stored_n_kw = bi->rec.n_kw;
 	return 0;
+}
+
+/*
+ * The keyword table is also written to the folder's dovecot-keywords
+ * file (Dovecot's format: "<n> <name>", n = letter 'a' + n), so that the
+ * letters in file names keep their meaning for Dovecot and for a rebuilt
+ * index.  Best effort: the index stays the truth.
+ */
+static void
+write_keywords(struct md_txn *t, const struct md_box_info *bi)
+{
+	char dir[MD_PATH_MAX], path[MD_PATH_MAX], tmp[MD_PATH_MAX];
+	FILE *f;
+	uint32_t i;
+	int fd;
+
+	if (md_box_path(t->u, bi->name, NULL, dir, sizeof(dir)) != 0 ||
+	    md_pathf(path, sizeof(path), "%s/dovecot-keywords", dir) != 0 ||
+	    md_pathf(tmp, sizeof(tmp), "%s/tmp/dovecot-keywords.%u", dir,
+	    (unsigned)getpid()) != 0)
+		return;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	f = fdopen(fd, "w");
+	if (f == NULL) {
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	for (i = 0; i < bi->rec.n_kw; i++)
+		fprintf(f, "%u %s\n", (unsigned)i, bi->kw[i]);
+	if (fflush(f) != 0 || (t->u->store->set.fsync && fsync(fd) != 0)) {
+		fclose(f);
+		unlink(tmp);
+		return;
+	}
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		unlink(tmp);
 }
 
 int
@@ -330,8 +370,12 @@ md_box_store(struct md_txn *t, struct md_box_info *bi)
 	v.mv_data = buf;
 	ret = mdb_put(t->txn, t->u->dbi_box, &k, &v, 0);
 	free(buf);
-	if (ret == 0)
+	if (ret == 0) {
 		bi->dirty = false;
+		if (bi->rec.n_kw != bi->stored_n_kw)
+			write_keywords(t, bi);
+		bi->stored_n_kw = bi->rec.n_kw;
+	}
 	return chk(t, ret);
 }
 

@@ -93,7 +93,8 @@ md_name_set_flags(const char *name, uint32_t flags, uint32_t kw, char *out,
 			for (i = 0; i < sizeof(flag_letters) /
 			    sizeof(*flag_letters); i++)
 				if (flag_letters[i].letter == c)
-					on = (flags & flag_letters[i].flag) != 0;
+					on = (flags &
+					    flag_letters[i].flag) != 0;
 		} else if (c != ',' && old != NULL) {
 			for (p = old; *p != '\0' && *p != ','; p++)
 				if (*p == c)

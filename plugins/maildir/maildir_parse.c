@@ -51,7 +51,7 @@ md_crlf_read(struct md_crlf_cursor *c, const uint8_t *raw, size_t raw_len,
 			if (pos < off)
 				continue;
 			if (*filled == len)
-				return i;	/* the cursor stays on this byte */
+				return i;	/* the cursor stays here */
 			out[(*filled)++] = emit[k];
 		}
 		c->norm_off += ne;

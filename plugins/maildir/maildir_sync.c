@@ -388,7 +388,8 @@ scan_box(struct md_user *u, const char *name, struct scan *sc,
 	{
 		int64_t now = (int64_t)time(NULL) * 1000000000;
 
-		if (now - *new_ns < 2000000000LL || now - *cur_ns < 2000000000LL)
+		if (now - *new_ns < 2000000000LL ||
+		    now - *cur_ns < 2000000000LL)
 			*new_ns = *cur_ns = 0;
 	}
 	if (sc->n > 0)
@@ -470,7 +471,7 @@ cmp_arrival(const void *a, const void *b)
 /* Indexes one file found on disk. */
 static int
 adopt(struct md_job *job, struct md_txn *t, struct md_box_info *bi,
-    const struct disk_entry *e, const char *dir)
+    const struct disk_entry *e, const char *dir, uint32_t ul_next)
 {
 	struct md_msg m;
 	char path[4096];
@@ -515,6 +516,8 @@ adopt(struct md_job *job, struct md_txn *t, struct md_box_info *bi,
 	snprintf(m.name, sizeof(m.name), "%s", e->name);
 	if (e->dovecot_uid >= bi->rec.uidnext)
 		bi->rec.uidnext = e->dovecot_uid;
+	else if (e->dovecot_uid == 0 && ul_next > bi->rec.uidnext)
+		bi->rec.uidnext = ul_next;	/* after Dovecot's last */
 	ret = md_msg_insert(t, bi, &m, blob, blob_len);
 	free(blob);
 	if (ret == 0)
@@ -594,7 +597,8 @@ sync_scan(struct md_job *job, struct md_txn *t, struct md_box_info *bi,
 	if (n_fresh > 1)
 		qsort(fresh, n_fresh, sizeof(*fresh), cmp_arrival);
 	for (i = 0; i < n_fresh; i++) {
-		ret = adopt(job, t, bi, fresh[i], fresh[i]->in_new ? pn : pc);
+		ret = adopt(job, t, bi, fresh[i], fresh[i]->in_new ? pn : pc,
+		    ul != NULL ? ul->nextuid : 0);
 		if (ret != 0)
 			goto out;
 	}
@@ -602,6 +606,7 @@ sync_scan(struct md_job *job, struct md_txn *t, struct md_box_info *bi,
 		bi->rec.uidnext = ul->nextuid;
 	bi->rec.new_mtime_ns = new_ns;
 	bi->rec.cur_mtime_ns = cur_ns;
+
 	bi->dirty = true;
 out:
 	free(fresh);
@@ -794,8 +799,11 @@ md_box_open_sync(struct md_job *job, struct md_txn *t, const char *name,
 				ulp = &ul;
 			free(buf);
 		}
-		if (ulp != NULL && md_pathf(path, sizeof(path),
-		    "%s/dovecot-keywords", dir) == 0 &&
+	}
+	/* Dovecot's table, or ours from before the index was lost */
+	if (ulp != NULL || have_marker) {
+		if (md_pathf(path, sizeof(path), "%s/dovecot-keywords",
+		    dir) == 0 &&
 		    md_read_small_file(path, 1u << 20, &buf, &len) == 0) {
 			ret = md_dovecot_parse_keywords(buf, len, add_keyword,
 			    bi);

@@ -520,6 +520,53 @@ th_read(struct test_host *th, struct posta_mailbox *box, uint32_t uid,
 	return w.err;
 }
 
+struct posta_msg_reader *
+th_reader(struct test_host *th, struct posta_mailbox *box, uint32_t uid,
+    uint64_t *size_r)
+{
+	struct read_wait w = { 0 };
+
+	assert_int_equal(posta_msg_open(box, uid, msg_open_cb, &w), 0);
+	th_wait(th, &w.done);
+	assert_int_equal(w.err, 0);
+	*size_r = w.size;
+	return w.r;
+}
+
+struct at_wait {
+	bool done;
+	int err;
+	char *out;
+	size_t got;
+};
+
+static void
+at_cb(void *ctx, int err, const uint8_t *data, size_t len)
+{
+	struct at_wait *w = ctx;
+
+	w->err = err;
+	if (err == 0) {
+		memcpy(w->out, data, len);
+		w->got = len;
+	}
+	w->done = true;
+}
+
+int
+th_read_at(struct test_host *th, struct posta_msg_reader *r, uint64_t off,
+    size_t len, char *out, size_t *got_r)
+{
+	struct at_wait w = { false, 0, out, 0 };
+	int ret = posta_msg_read(r, off, len, at_cb, &w);
+
+	if (ret != 0)
+		return ret;
+	th_wait(th, &w.done);
+	*got_r = w.got;
+	return w.err;
+}
+
 static void
 flags_cb(void *ctx, int err, const struct posta_flags_result *res)
 {

@@ -19,7 +19,7 @@ struct test_host {
 	const struct posta_store_ops *ops;
 	void *state;
 	struct md_settings set;
-	unsigned warnings;			/* warn and error lines logged */
+	unsigned warnings;			/* warn and error lines */
 };
 
 /* Makes a temp dir and a loop, loads the plugin with default settings
@@ -52,6 +52,11 @@ int th_append(struct test_host *th, struct posta_mail_user *u,
 /* reads a whole message through a reader in chunks of chunk bytes */
 int th_read(struct test_host *th, struct posta_mailbox *box, uint32_t uid,
     size_t chunk, char **data_r, size_t *len_r);
+/* one reader, several reads at chosen offsets */
+struct posta_msg_reader *th_reader(struct test_host *th,
+    struct posta_mailbox *box, uint32_t uid, uint64_t *size_r);
+int th_read_at(struct test_host *th, struct posta_msg_reader *r,
+    uint64_t off, size_t len, char *out, size_t *got_r);
 int th_store(struct test_host *th, struct posta_mailbox *box, uint32_t uid,
     enum posta_flags_mode mode, uint32_t flags, const char *keyword);
 int th_expunge(struct test_host *th, struct posta_mailbox *box,

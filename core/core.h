@@ -38,6 +38,7 @@ enum { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG = 1 };
 
 struct service_settings {
 	const char *protocol;
+	const char *module;		/* "" means: the module named protocol */
 	struct posta_addrs listen;
 	int tls;			/* enum posta_tls_mode */
 	uint64_t max_line_length;

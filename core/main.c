@@ -61,9 +61,9 @@ load_modules(struct loop *l, struct gen *g, const char **error_r)
 	for (i = 0; i < g->n_services; i++) {
 		struct module *m;
 
-		if (loader_find(l, g->services[i].set.protocol) != NULL)
+		if (loader_find(l, g->services[i].set.module) != NULL)
 			continue;
-		r = loader_load(l, g->services[i].set.protocol,
+		r = loader_load(l, g->services[i].set.module,
 		    POSTA_MODULE_PROTOCOL, &m, error_r);
 		if (r < 0)
 			return r;

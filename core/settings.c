@@ -50,6 +50,7 @@ static const struct posta_setting global_table[] = {
 #define S(f) offsetof(struct service_settings, f)
 static const struct posta_setting service_table[] = {
 	{ "protocol", POSTA_SET_STRING, S(protocol), 0, 0, "", NULL },
+	{ "module", POSTA_SET_STRING, S(module), 0, 0, "", NULL },
 	{ "listen", POSTA_SET_ADDRS, S(listen), 0, 0, "", NULL },
 	{ "tls", POSTA_SET_ENUM, S(tls), 0, 0, "none", tls_modes },
 	{ "max_line_length", POSTA_SET_SIZE, S(max_line_length), 512,
@@ -164,6 +165,8 @@ load_services(struct gen *g, const char **error_r)
 			return fail(g->arena, error_r, "%s:%u: expected "
 			    "\"protocol = NAME\" in service %s", b->file,
 			    b->line, b->name);
+		if (s->set.module[0] == '\0')
+			s->set.module = s->set.protocol;
 		if (s->set.listen.n == 0)
 			return fail(g->arena, error_r, "%s:%u: expected "
 			    "\"listen = ADDRESS:PORT, ...\" in service %s",

@@ -9,11 +9,14 @@
 
 struct echo_settings {
 	const char *greeting;
+	const char *register_as;	/* protocol name, so policy tests can
+					   stand in for imap or pop3 */
 };
 
 struct echo_state {
 	struct posta_host *host;
 	const struct echo_settings *set;
+	struct posta_protocol proto;
 };
 
 struct echo_session {
@@ -250,11 +253,6 @@ echo_refuse(void *state, struct posta_conn *conn, enum posta_refusal why,
 	posta_conn_printf(conn, "-ERR refused (%d): %s\r\n", (int)why, text);
 }
 
-static const struct posta_protocol echo_protocol = {
-	.name = "echo",
-	.accept = echo_accept,
-	.refuse = echo_refuse,
-};
 
 static int
 echo_init(struct posta_host *host, const void *settings, void **state_r,
@@ -267,8 +265,17 @@ echo_init(struct posta_host *host, const void *settings, void **state_r,
 		return -ENOMEM;
 	st->host = host;
 	st->set = settings;
-	r = posta_host_register_protocol(host, &echo_protocol, st);
+	/* settings strings die with their generation; the name must not */
+	st->proto.name = strdup(st->set->register_as);
+	if (st->proto.name == NULL) {
+		free(st);
+		return -ENOMEM;
+	}
+	st->proto.accept = echo_accept;
+	st->proto.refuse = echo_refuse;
+	r = posta_host_register_protocol(host, &st->proto, st);
 	if (r < 0) {
+		free((char *)st->proto.name);
 		free(st);
 		*error_r = "cannot register protocol echo";
 		return r;
@@ -287,12 +294,17 @@ echo_reload(void *state, const void *settings, const char **error_r)
 static void
 echo_deinit(void *state)
 {
-	free(state);
+	struct echo_state *st = state;
+
+	free((char *)st->proto.name);
+	free(st);
 }
 
 static const struct posta_setting echo_settings_table[] = {
 	{ "greeting", POSTA_SET_STRING, offsetof(struct echo_settings,
 	  greeting), 0, 0, "\"echo ready\"", NULL },
+	{ "register_as", POSTA_SET_STRING, offsetof(struct echo_settings,
+	  register_as), 0, 0, "echo", NULL },
 	POSTA_SETTINGS_END
 };
 

@@ -116,6 +116,7 @@ md_error(int e)
 
 static void store_maybe_free(struct md_store *s);
 static void user_start(struct md_user *u);
+static void install_pending(struct md_store *s);
 
 static void
 job_work(uv_work_t *w)
@@ -161,6 +162,7 @@ job_after(uv_work_t *w, int status)
 		user_start(u);
 	if (u != NULL)
 		md_user_unref(u);
+	install_pending(s);
 	store_maybe_free(s);
 }
 
@@ -492,9 +494,10 @@ conf_str(struct arena *a, const char *s, const char *def)
 	return arena_strdup(a, s != NULL ? s : def);
 }
 
+/* Checks settings and copies their strings into a new arena. */
 static int
-apply_settings(struct md_store *s, const struct md_settings *in,
-    const char **error_r)
+prepare_settings(struct md_store *s, const struct md_settings *in,
+    struct md_settings *set_r, struct arena **a_r, const char **error_r)
 {
 	struct arena *a = arena_new(1024, 0);
 	struct md_settings set = *in;
@@ -531,6 +534,13 @@ apply_settings(struct md_store *s, const struct md_settings *in,
 		    "%u or %%";
 		return POSTA_ECONFIG;
 	}
+	if (s->root_tmpl != NULL && strcmp(root, s->root_tmpl) != 0) {
+		/* open users would keep the old path: one account, two
+		   Maildirs */
+		arena_free(&a);
+		*error_r = "mail_root: cannot change on reload; restart postad";
+		return POSTA_ECONFIG;
+	}
 	{
 		const char *f[] = { set.folder_drafts, set.folder_sent,
 		    set.folder_trash, set.folder_junk, set.folder_archive };
@@ -549,15 +559,35 @@ apply_settings(struct md_store *s, const struct md_settings *in,
 			}
 		}
 	}
+	*set_r = set;
+	*a_r = a;
+	return 0;
+}
+
+/* Workers read the settings: they change only while no job runs. */
+static void
+install_settings(struct md_store *s, const struct md_settings *set,
+    struct arena *a)
+{
 	arena_free(&s->conf);
 	s->conf = a;
-	s->set = set;
-	s->root_tmpl = (char *)root;
+	s->set = *set;
+	s->root_tmpl = (char *)set->mail_root;
 	s->info.hierarchy_sep = '.';
-	s->info.max_message_size = set.max_message_size;
-	s->info.max_keywords = (uint32_t)set.max_keywords;
+	s->info.max_message_size = set->max_message_size;
+	s->info.max_keywords = (uint32_t)set->max_keywords;
 	s->info.has_recent = true;
-	return 0;
+}
+
+static void
+install_pending(struct md_store *s)
+{
+	if (s->pending_conf == NULL || s->jobs != 0)
+		return;
+	install_settings(s, &s->pending_set, s->pending_conf);
+	s->pending_conf = NULL;
+	uv_timer_set_repeat(&s->sweep, s->set.index_idle_timeout / 2 < 1000 ?
+	    1000 : s->set.index_idle_timeout / 2);
 }
 
 static void
@@ -579,6 +609,7 @@ store_free_now(struct md_store *s)
 			user_free(s, s->users[i]);
 	free(s->users);
 	arena_free(&s->conf);
+	arena_free(&s->pending_conf);
 	free(s);
 }
 
@@ -604,10 +635,16 @@ md_init(struct posta_host *host, const void *settings, void **state_r,
 	s->ops = &md_ops;
 	s->host = host;
 	s->loop = posta_host_loop(host);
-	ret = apply_settings(s, settings, error_r);
-	if (ret != 0) {
-		free(s);
-		return ret;
+	{
+		struct md_settings set;
+		struct arena *a;
+
+		ret = prepare_settings(s, settings, &set, &a, error_r);
+		if (ret != 0) {
+			free(s);
+			return ret;
+		}
+		install_settings(s, &set, a);
 	}
 	if (gethostname(s->hostname, sizeof(s->hostname) - 1) != 0 ||
 	    s->hostname[0] == '\0')
@@ -646,8 +683,17 @@ static int
 md_reload(void *state, const void *settings, const char **error_r)
 {
 	struct md_store *s = state;
+	struct md_settings set;
+	struct arena *a;
+	int ret = prepare_settings(s, settings, &set, &a, error_r);
 
-	return apply_settings(s, settings, error_r);
+	if (ret != 0)
+		return ret;
+	arena_free(&s->pending_conf);
+	s->pending_set = set;
+	s->pending_conf = a;
+	install_pending(s);	/* now, or when the last job is done */
+	return 0;
 }
 
 static void

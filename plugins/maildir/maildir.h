@@ -96,6 +96,8 @@ struct md_store {
 	uv_loop_t *loop;
 	struct md_settings set;
 	struct arena *conf;		/* copies of the settings' strings */
+	struct md_settings pending_set;	/* a reload waiting for idle jobs */
+	struct arena *pending_conf;
 	char *root_tmpl;
 	char hostname[64];
 	int64_t start;			/* process start, for tmp/ names */

@@ -14,6 +14,8 @@
 
 #include "test_maildir_host.h"
 
+extern const struct posta_module posta_module;
+
 #define ACCT "alice@example.com"
 
 static const char msg[] =
@@ -666,6 +668,61 @@ test_watch(void **state)
 	th_free(&th);
 }
 
+/* idle users' indexes are closed and forgotten; reload applies */
+static void
+watchdog(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+static void
+test_idle_close(void **state)
+{
+	struct test_host *th = th_new();
+	const char *rcpt[] = { ACCT, "bob@example.com" };
+	struct posta_delivery_result res[2];
+	struct posta_mail_user *u;
+	struct md_store *s;
+	uv_timer_t t;
+	bool expired = false;
+	const char *error = NULL;
+
+	th->set.index_idle_timeout = 1000;
+	th_start(th);
+	s = th->state;
+	assert_int_equal(th_deliver(th, rcpt, 2, msg, strlen(msg), res), 0);
+	u = th_user(th, ACCT);
+	assert_int_equal(s->n_users, 2);
+	/* a reload changes limits, never mail_root */
+	th->set.max_message_size = 1000;
+	assert_int_equal(posta_module.reload(th->state, &th->set, &error), 0);
+	assert_int_equal(posta_store_get_info((struct posta_host *)th)->
+	    max_message_size, 1000);
+	th->set.mail_root = "/elsewhere/%d/%n";
+	assert_int_equal(posta_module.reload(th->state, &th->set, &error),
+	    POSTA_ECONFIG);
+	assert_non_null(strstr(error, "mail_root"));
+	th->set.mail_root = NULL;
+	/* bob is idle, alice has a session */
+	uv_timer_init(&th->loop, &t);
+	t.data = &expired;
+	uv_timer_start(&t, watchdog, 5000, 0);
+	while (s->n_users > 1 && !expired)
+		uv_run(&th->loop, UV_RUN_ONCE);
+	assert_false(expired);
+	assert_int_equal(s->n_users, 1);
+	posta_mail_user_close(&u);
+	while (s->n_users > 0 && !expired)
+		uv_run(&th->loop, UV_RUN_ONCE);
+	assert_false(expired);
+	uv_close((uv_handle_t *)&t, NULL);
+	/* and comes back on demand */
+	u = th_user(th, ACCT);
+	assert_int_equal(th_status(th, u, "INBOX", NULL), 0);
+	posta_mail_user_close(&u);
+	th_free(&th);
+}
+
 int
 main(void)
 {
@@ -677,6 +734,7 @@ main(void)
 		cmocka_unit_test(test_copy_move),
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_watch),
+		cmocka_unit_test(test_idle_close),
 	};
 
 	alarm(120);

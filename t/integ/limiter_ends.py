@@ -98,10 +98,11 @@ def test_cap():
     mixed = [session(service="ps", tls=True), session(),
              session(service="ps", tls=True)]
     t.ok(all(c.reply.startswith("+OK") for c in mixed), "mixed logins work")
-    t.ok(session().reply.startswith("-ERR [LIMIT]"),
+    fourth = session()
+    t.ok(fourth.reply.startswith("-ERR [LIMIT]"),
          "plain and TLS services share one count")
     before = closes()
-    for c in mixed:
+    for c in mixed + [fourth]:
         c.close()
     wait_closed(before, len(mixed) + 1)
 

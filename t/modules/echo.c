@@ -87,6 +87,23 @@ login_done(void *ctx, enum posta_login_result result, const char *text)
 }
 
 static void
+resolve_done(void *ctx, const struct posta_resolution *res)
+{
+	struct echo_session *s = ctx;
+	static const char *const kinds[] = { "LOCAL", "EXTERNAL", "UNKNOWN",
+		"NOT_MINE", "TEMPFAIL" };
+	size_t i;
+
+	posta_conn_printf(s->conn, "+RESOLVE %s", kinds[res->kind]);
+	for (i = 0; i < res->n_accounts; i++)
+		posta_conn_printf(s->conn, " %s", res->accounts[i]);
+	for (i = 0; i < res->n_external; i++)
+		posta_conn_printf(s->conn, " ext:%s", res->external[i]);
+	posta_conn_puts(s->conn, "\r\n");
+	posta_conn_resume(s->conn);
+}
+
+static void
 slow_cb(uv_timer_t *t)
 {
 	struct echo_session *s = t->data;
@@ -156,6 +173,15 @@ echo_line(void *ctx, const uint8_t *line, size_t len, unsigned flags)
 		r = posta_conn_login(s->conn, user, pass, login_done, s);
 		if (r < 0) {
 			posta_conn_printf(s->conn, "-ERR [TEMPFAIL] %s\r\n",
+			    posta_strerror(r));
+			return;
+		}
+		posta_conn_pause(s->conn);
+	} else if (strncmp(buf, "RESOLVE ", 8) == 0) {
+		int r = posta_conn_resolve(s->conn, buf + 8, resolve_done, s);
+
+		if (r < 0) {
+			posta_conn_printf(s->conn, "-ERR %s\r\n",
 			    posta_strerror(r));
 			return;
 		}

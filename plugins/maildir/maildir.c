@@ -148,11 +148,19 @@ job_after(uv_work_t *w, int status)
 	job->changed = NULL;
 	if (serial)
 		u->running = false;
-	if (u != NULL && u->log_msg != NULL) {
-		posta_log(s->host, POSTA_LOG_WARN, "maildir.index",
-		    "user=%s %s", u->account, u->log_msg);
+	/* only serial jobs write it; another may be running otherwise */
+	if (serial && u->log_msg != NULL) {
+		posta_log(s->host, u->log_level, u->log_event, "user=%s %s",
+		    u->account, u->log_msg);
 		free(u->log_msg);
 		u->log_msg = NULL;
+	}
+	if (serial && u->imported_boxes > 0) {
+		posta_log(s->host, POSTA_LOG_INFO, "maildir.dovecot_import",
+		    "user=%s mailboxes=%u uids=%zu", u->account,
+		    u->imported_boxes, u->imported_uids);
+		u->imported_boxes = 0;
+		u->imported_uids = 0;
 	}
 	job->done_fn(job);		/* frees job */
 	for (i = 0; i < n_changed; i++)

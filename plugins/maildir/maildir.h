@@ -135,7 +135,12 @@ struct md_user {
 	bool broken;			/* move the index aside, rebuild */
 	uint32_t *cleaned;		/* boxes whose tmp/ was cleaned */
 	size_t n_cleaned, cap_cleaned;
-	char *log_msg;			/* a warning for the loop to log */
+	/* one line for the loop to log after the job (workers do not log) */
+	const char *log_event;
+	enum posta_log_level log_level;
+	char *log_msg;
+	unsigned imported_boxes;	/* Dovecot folders taken over */
+	size_t imported_uids;
 };
 
 struct md_box {

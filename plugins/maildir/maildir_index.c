@@ -100,8 +100,10 @@ index_move_aside(struct md_user *u, const char *dir, int why)
 	if (rename(dir, aside) != 0 && errno != ENOENT)
 		return;
 	free(u->log_msg);
-	if (asprintf(&u->log_msg, "event=rebuild reason=\"%s\" "
-	    "moved_to=%s", mdb_strerror(why), aside) < 0)
+	u->log_event = "maildir.index_rebuild";
+	u->log_level = POSTA_LOG_WARN;
+	if (asprintf(&u->log_msg, "reason=\"%s\" moved_to=%s",
+	    mdb_strerror(why), aside) < 0)
 		u->log_msg = NULL;
 }
 

@@ -815,10 +815,8 @@ md_box_open_sync(struct md_job *job, struct md_txn *t, const char *name,
 	if (ulp != NULL) {
 		bi->rec.uidvalidity = ul.uidvalidity;
 		(void)md_new_uidvalidity(t, 0);	/* keeps last_ monotonic */
-		free(u->log_msg);
-		if (asprintf(&u->log_msg, "event=dovecot_import mailbox=%s "
-		    "uidvalidity=%u uids=%zu", name, ul.uidvalidity, ul.n) < 0)
-			u->log_msg = NULL;
+		u->imported_boxes++;
+		u->imported_uids += ul.n;
 	} else {
 		bi->rec.uidvalidity = md_new_uidvalidity(t,
 		    have_marker && old < UINT32_MAX ? old + 1 : 0);

@@ -125,27 +125,49 @@ job_work(uv_work_t *w)
 	struct md_user *u = job->user;
 
 	if (job->serial && (u->env == NULL || u->broken)) {
-		job->err = md_index_open(u);
-		if (job->err != 0)
+		int err = md_index_open(u);
+
+		if (err != 0) {
+			struct md_job *j;
+
+			for (j = job; j != NULL; j = j->batch_next)
+				j->err = err;
 			return;
+		}
 	}
-	job->work_fn(job);
+	if (job->batch_fn != NULL)
+		job->batch_fn(job);
+	else
+		job->work_fn(job);
+}
+
+/* One job's completion: its callback, then its watchers. */
+static void
+job_complete(struct md_job *job)
+{
+	struct md_user *u = job->user;
+	uint32_t *changed = job->changed;
+	size_t i, n_changed = job->n_changed;
+	const struct posta_mailbox *origin = job->origin;
+
+	job->changed = NULL;
+	job->done_fn(job);		/* frees job */
+	for (i = 0; i < n_changed; i++)
+		md_notify_box(u, changed[i], origin);
+	free(changed);
 }
 
 static void
 job_after(uv_work_t *w, int status)
 {
-	struct md_job *job = w->data;
+	struct md_job *job = w->data, *next;
 	struct md_store *s = job->store;
 	struct md_user *u = job->user;
 	bool serial = job->serial;
-	uint32_t *changed = job->changed;
-	size_t i, n_changed = job->n_changed;
-	const struct posta_mailbox *origin = job->origin;
+	unsigned refs = 0;
 
 	(void)status;
 	s->jobs--;
-	job->changed = NULL;
 	if (serial)
 		u->running = false;
 	/* only serial jobs write it; another may be running otherwise */
@@ -162,13 +184,14 @@ job_after(uv_work_t *w, int status)
 		u->imported_boxes = 0;
 		u->imported_uids = 0;
 	}
-	job->done_fn(job);		/* frees job */
-	for (i = 0; i < n_changed; i++)
-		md_notify_box(u, changed[i], origin);
-	free(changed);
+	for (; job != NULL; job = next) {
+		next = job->batch_next;
+		refs++;
+		job_complete(job);
+	}
 	if (serial)
 		user_start(u);
-	if (u != NULL)
+	while (u != NULL && refs-- > 0)
 		md_user_unref(u);
 	install_pending(s);
 	store_maybe_free(s);
@@ -182,9 +205,24 @@ user_start(struct md_user *u)
 	if (u->running || job == NULL)
 		return;
 	u->q_head = job->next;
+	job->next = NULL;
+	job->batch_next = NULL;
+	if (job->batch_fn != NULL) {
+		struct md_job *last = job;
+		unsigned n = 1;
+
+		while (u->q_head != NULL && n < MD_BATCH_MAX &&
+		    u->q_head->batch_fn == job->batch_fn) {
+			last->batch_next = u->q_head;
+			last = u->q_head;
+			u->q_head = last->next;
+			last->next = NULL;
+			last->batch_next = NULL;
+			n++;
+		}
+	}
 	if (u->q_head == NULL)
 		u->q_tail = NULL;
-	job->next = NULL;
 	u->running = true;
 	u->store->jobs++;
 	job->work.data = job;

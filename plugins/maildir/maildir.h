@@ -73,6 +73,13 @@ struct md_job {
 	uv_work_t work;
 	void (*work_fn)(struct md_job *job);	/* worker thread */
 	void (*done_fn)(struct md_job *job);	/* loop; frees the job */
+	/*
+	 * Serial jobs with a batch_fn (instead of work_fn) that wait next
+	 * to each other in the queue run as one: batch_fn gets the first,
+	 * the others follow through batch_next; each still gets done_fn.
+	 */
+	void (*batch_fn)(struct md_job *first);
+	struct md_job *batch_next;
 	int err;
 	bool serial;
 	/* boxes changed by the job: watchers are told after done_fn */
@@ -80,6 +87,8 @@ struct md_job {
 	size_t n_changed, cap_changed;
 	const struct posta_mailbox *origin;	/* not told: made the change */
 };
+
+#define MD_BATCH_MAX 64
 
 /* Queues a serial job on user (job->user set here, with a reference). */
 int md_job_serial(struct md_user *u, struct md_job *job);

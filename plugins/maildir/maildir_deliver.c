@@ -564,6 +564,9 @@ struct posta_delivery {
 
 #define DL_OF(j) ((struct posta_delivery *)((char *)(j) - \
 	offsetof(struct posta_delivery, job)))
+#define RCPT_OF(j) ((struct rcpt *)((char *)(j) - offsetof(struct rcpt, job)))
+
+static void dl_finished(struct posta_delivery *d);
 
 static void
 dl_free(struct posta_delivery *d)
@@ -581,155 +584,237 @@ dl_free(struct posta_delivery *d)
 	free(d);
 }
 
-/* One recipient's copy: link, sync, index (worker, serial). */
-static void
-rcpt_work(struct md_job *job)
+/* A copy of the message in another file system: copy, sync, rename in. */
+static int
+copy_in(struct md_store *s, struct posta_delivery *d, const char *boxdir,
+    const char *path)
 {
-	struct rcpt *r = (struct rcpt *)((char *)job -
-	    offsetof(struct rcpt, job));
+	struct md_writer cw;
+	int in, ret;
+
+	writer_init(&cw, 0);
+	if ((ret = writer_open(&cw, s, boxdir)) != 0) {
+		writer_deinit(&cw);
+		return ret;
+	}
+	md_parse_free(&cw.parse);
+	in = open(d->w.tmp_path, O_RDONLY | O_CLOEXEC);
+	ret = in < 0 ? -errno : 0;
+	while (ret == 0) {
+		char buf[65536];
+		ssize_t n = read(in, buf, sizeof(buf)), w = 0;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = n < 0 ? -errno : 0;
+			break;
+		}
+		while (w < n && ret == 0) {
+			ssize_t k = write(cw.fd, buf + w, (size_t)(n - w));
+
+			if (k < 0 && errno != EINTR)
+				ret = -errno;
+			else if (k > 0)
+				w += k;
+		}
+	}
+	if (in >= 0)
+		close(in);
+	if (ret == 0) {
+		struct timespec ts[2] = { { (time_t)d->internal_date, 0 },
+		    { (time_t)d->internal_date, 0 } };
+
+		futimens(cw.fd, ts);
+		if (s->set.fsync && fsync(cw.fd) != 0)
+			ret = -errno;
+	}
+	if (ret == 0 && rename(cw.tmp_path, path) != 0)
+		ret = -errno;
+	if (ret == 0)
+		cw.tmp_path[0] = '\0';
+	writer_deinit(&cw);
+	return ret;
+}
+
+/*
+ * Deliveries queued for the same user run as one batch (group commit):
+ * every copy is linked, each directory they went to is fsync'd once, and
+ * one index transaction takes them all.  A batch of one is the plain
+ * case.  Boxes are loaded once per batch, so UIDs are handed out from one
+ * record.
+ */
+#define BATCH_BOXES 8
+
+struct placed {
+	struct rcpt *r;
+	struct md_box_info *bi;
+	struct md_msg m;
+	char dir[MD_PATH_MAX];
+	char path[MD_PATH_MAX];
+};
+
+struct batch {
+	struct md_box_info bi[BATCH_BOXES];
+	size_t n_bi;
+	struct placed *p;
+	size_t n;
+};
+
+static struct md_box_info *
+batch_box(struct md_job *job, struct md_txn *t, struct batch *b,
+    const char *name, int *err_r)
+{
+	struct md_sync_opts o = { 0 };
+	size_t i;
+
+	for (i = 0; i < b->n_bi; i++)
+		if (strcmp(b->bi[i].name, name) == 0)
+			return &b->bi[i];
+	if (b->n_bi == BATCH_BOXES) {
+		*err_r = POSTA_ETEMP;	/* the next batch takes it */
+		return NULL;
+	}
+	o.no_scan = true;
+	*err_r = md_box_open_sync(job, t, name, &b->bi[b->n_bi], &o);
+	if (*err_r != 0)
+		return NULL;
+	return &b->bi[b->n_bi++];
+}
+
+/* Links one recipient's copy into place (not yet durable). */
+static int
+rcpt_place(struct md_job *job, struct md_txn *t, struct batch *b,
+    struct placed *p)
+{
+	struct rcpt *r = p->r;
 	struct posta_delivery *d = r->d;
 	struct md_store *s = job->store;
-	struct md_box_info bi;
-	struct md_sync_opts o = { 0 };
-	struct md_txn t;
-	struct md_msg m;
-	char dir[MD_PATH_MAX], path[MD_PATH_MAX], tmp[MD_PATH_MAX];
 	const char *box = r->mailbox;
 	bool in_new = d->flags == 0 && d->n_kw == 0;
+	char boxdir[MD_PATH_MAX];
 	int ret;
 
-	memset(&m, 0, sizeof(m));
-	o.no_scan = true;
-	if ((ret = md_txn_begin(r->u, &t)) != 0)
-		goto out;
-	ret = md_box_open_sync(job, &t, box, &bi, &o);
-	if (ret == POSTA_ENOTFOUND && !md_mailbox_is_inbox(box)) {
+	p->bi = batch_box(job, t, b, box, &ret);
+	if (p->bi == NULL && ret == POSTA_ENOTFOUND &&
+	    !md_mailbox_is_inbox(box)) {
 		box = "INBOX";	/* the folder is gone: INBOX gets it */
-		ret = md_box_open_sync(job, &t, box, &bi, &o);
+		p->bi = batch_box(job, t, b, box, &ret);
 	}
+	if (p->bi == NULL)
+		return ret;
+	memset(&p->m, 0, sizeof(p->m));
+	p->m.rec.flags = d->flags | (in_new ? MD_MSG_IN_NEW : 0);
+	p->m.rec.kw = kw_bits(p->bi, d->kw, d->n_kw, s->set.max_keywords);
+	p->m.rec.size = p->m.rec.raw_size = d->w.size;
+	p->m.rec.internal_date = d->internal_date;
+	p->m.rec.header_size = d->w.header_size;
+	p->m.rec.body_lines = d->w.body_lines;
+	if ((ret = final_name(s, d->w.size, d->flags, p->m.rec.kw, in_new,
+	    p->m.name, sizeof(p->m.name))) != 0 ||
+	    (ret = md_box_path(r->u, box, in_new ? "new" : "cur", p->dir,
+	    sizeof(p->dir))) != 0 ||
+	    (ret = md_pathf(p->path, sizeof(p->path), "%s/%s", p->dir,
+	    p->m.name)) != 0)
+		return ret;
+	if (link(d->w.tmp_path, p->path) == 0)
+		return 0;
+	if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
+	    errno != ENOTSUP)
+		return -errno;
+	if ((ret = md_box_path(r->u, box, NULL, boxdir, sizeof(boxdir))) != 0)
+		return ret;
+	return copy_in(s, d, boxdir, p->path);
+}
+
+static void
+rcpt_batch(struct md_job *first)
+{
+	struct md_store *s = first->store;
+	struct batch b;
+	struct md_txn t;
+	struct md_job *j;
+	size_t i, k, n = 0;
+	int ret;
+
+	memset(&b, 0, sizeof(b));
+	for (j = first; j != NULL; j = j->batch_next)
+		n++;
+	b.p = calloc(n, sizeof(*b.p));
+	ret = b.p == NULL ? -ENOMEM : md_txn_begin(first->user, &t);
 	if (ret != 0) {
-		md_txn_abort(&t);
-		goto out;
+		for (j = first; j != NULL; j = j->batch_next)
+			RCPT_OF(j)->err = ret;
+		free(b.p);
+		return;
 	}
-	m.rec.flags = d->flags | (in_new ? MD_MSG_IN_NEW : 0);
-	m.rec.kw = kw_bits(&bi, d->kw, d->n_kw, s->set.max_keywords);
-	m.rec.size = m.rec.raw_size = d->w.size;
-	m.rec.internal_date = d->internal_date;
-	m.rec.header_size = d->w.header_size;
-	m.rec.body_lines = d->w.body_lines;
-	if ((ret = final_name(s, d->w.size, d->flags, m.rec.kw, in_new,
-	    m.name, sizeof(m.name))) != 0 ||
-	    (ret = md_box_path(r->u, box, in_new ? "new" : "cur", dir,
-	    sizeof(dir))) != 0 ||
-	    (ret = md_pathf(path, sizeof(path), "%s/%s", dir, m.name)) != 0)
-		goto abort;
-	if (link(d->w.tmp_path, path) != 0) {
-		if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
-		    errno != ENOTSUP) {
-			ret = -errno;
-			goto abort;
-		}
-		/* another file system: copy, sync, then rename in */
-		if ((ret = md_box_path(r->u, box, NULL, tmp,
-		    sizeof(tmp))) != 0)
-			goto abort;
-		{
-			struct md_writer cw;
-			char from[MD_PATH_MAX];
-			int in, out;
+	for (j = first; j != NULL; j = j->batch_next) {
+		struct placed *p = &b.p[b.n++];
 
-			writer_init(&cw, 0);
-			if ((ret = writer_open(&cw, s, tmp)) != 0) {
-				writer_deinit(&cw);
-				goto abort;
-			}
-			md_parse_free(&cw.parse);
-			snprintf(from, sizeof(from), "%s", d->w.tmp_path);
-			in = open(from, O_RDONLY | O_CLOEXEC);
-			out = cw.fd;
-			ret = in < 0 ? -errno : 0;
-			while (ret == 0) {
-				char buf[65536];
-				ssize_t n = read(in, buf, sizeof(buf)), w = 0;
-
-				if (n < 0 && errno == EINTR)
-					continue;
-				if (n <= 0) {
-					ret = n < 0 ? -errno : 0;
-					break;
-				}
-				while (w < n && ret == 0) {
-					ssize_t k = write(out, buf + w,
-					    (size_t)(n - w));
-
-					if (k < 0 && errno != EINTR)
-						ret = -errno;
-					else if (k > 0)
-						w += k;
-				}
-			}
-			if (in >= 0)
-				close(in);
-			if (ret == 0) {
-				struct timespec ts[2] = {
-					{ (time_t)d->internal_date, 0 },
-					{ (time_t)d->internal_date, 0 } };
-
-				futimens(out, ts);
-				if (s->set.fsync && fsync(out) != 0)
-					ret = -errno;
-			}
-			if (ret == 0 && rename(cw.tmp_path, path) != 0)
-				ret = -errno;
-			if (ret == 0)
-				cw.tmp_path[0] = '\0';
-			writer_deinit(&cw);
-			if (ret != 0)
-				goto abort;
-		}
+		p->r = RCPT_OF(j);
+		p->r->err = rcpt_place(first, &t, &b, p);
+		if (p->r->err != 0)
+			p->path[0] = '\0';
 	}
-	if (s->set.fsync && (ret = md_fsync_dir(dir)) != 0) {
-		unlink(path);	/* not durable: no success for it */
-		goto abort;
+	/* durable: each directory once, after all its links */
+	for (i = 0; s->set.fsync && i < b.n; i++) {
+		if (b.p[i].r->err != 0)
+			continue;
+		for (k = 0; k < i; k++)
+			if (b.p[k].r->err == 0 &&
+			    strcmp(b.p[k].dir, b.p[i].dir) == 0)
+				break;
+		if (k < i)
+			continue;	/* synced with an earlier one */
+		ret = md_fsync_dir(b.p[i].dir);
+		if (ret == 0)
+			continue;
+		for (k = i; k < b.n; k++)
+			if (b.p[k].r->err == 0 &&
+			    strcmp(b.p[k].dir, b.p[i].dir) == 0) {
+				unlink(b.p[k].path);	/* no success for it */
+				b.p[k].r->err = ret;
+			}
 	}
-	/* durable now; an index failure below is healed by the next sync */
-	ret = md_msg_upsert(&t, &bi, &m, d->w.blob, d->w.blob_len);
-	if (ret == 0)
-		ret = md_box_store(&t, &bi);
+	/* indexed; a failure from here on is healed by the next sync,
+	   which finds the files: the copies are delivered either way */
+	ret = 0;
+	for (i = 0; i < b.n && ret == 0; i++) {
+		struct placed *p = &b.p[i];
+		struct posta_delivery *d = p->r->d;
+
+		if (p->r->err != 0)
+			continue;
+		ret = md_msg_upsert(&t, p->bi, &p->m, d->w.blob,
+		    d->w.blob_len);
+		p->r->uid = p->m.uid;
+		p->r->uidvalidity = p->bi->rec.uidvalidity;
+		md_job_changed(first, p->bi->rec.id);
+	}
+	for (i = 0; i < b.n_bi && ret == 0; i++)
+		ret = md_box_store(&t, &b.bi[i]);
 	if (ret == 0)
 		ret = md_txn_commit(&t);
 	else
 		md_txn_abort(&t);
-	if (ret != 0) {
-		/* the copy is safe on disk and will be found: success */
-		ret = 0;
-		r->uid = 0;
-	} else {
-		r->uid = m.uid;
-	}
-	r->uidvalidity = bi.rec.uidvalidity;
-	md_job_changed(job, bi.rec.id);
-	md_box_info_clear(&bi);
-	goto out;
-abort:
-	md_txn_abort(&t);
-	md_box_info_clear(&bi);
-out:
-	r->err = ret;
+	for (i = 0; ret != 0 && i < b.n; i++)
+		b.p[i].r->uid = 0;	/* delivered, UID at the next sync */
+	for (i = 0; i < b.n_bi; i++)
+		md_box_info_clear(&b.bi[i]);
+	free(b.p);
 }
-
-static void dl_finished(struct posta_delivery *d);
 
 static void
 rcpt_done(struct md_job *job)
 {
-	struct rcpt *r = (struct rcpt *)((char *)job -
-	    offsetof(struct rcpt, job));
-	struct posta_delivery *d = r->d;
+	struct posta_delivery *d = RCPT_OF(job)->d;
 
+	if (job->err != 0 && RCPT_OF(job)->err == 0)
+		RCPT_OF(job)->err = job->err;	/* the index did not open */
 	if (--d->n_running == 0)
 		dl_finished(d);
 }
+
 
 static void
 dl_work(struct md_job *job)
@@ -852,7 +937,7 @@ dl_done(struct md_job *job)
 				continue;
 			memset(&r->job, 0, sizeof(r->job));
 			r->d = d;
-			r->job.work_fn = rcpt_work;
+			r->job.batch_fn = rcpt_batch;
 			r->job.done_fn = rcpt_done;
 			d->n_running++;
 			md_job_serial(r->u, &r->job);

@@ -313,8 +313,10 @@ struct posta_delivery_rcpt {
 
 /*
  * Per recipient, in the order given: err 0 means this copy is durable on
- * disk as uid in a mailbox with uidvalidity.  POSTA_ETEMP (and other
- * errors) mean this recipient has no copy.  A missing target mailbox
+ * disk as uid in a mailbox with uidvalidity (uid 0: the copy is safe but
+ * its index entry failed; the next sync gives it a UID).  POSTA_ETEMP,
+ * POSTA_ENAME (not an account the store can hold mail for) and other
+ * errors mean this recipient has no copy.  A missing target mailbox
  * falls back to INBOX.
  */
 struct posta_delivery_result {
@@ -330,7 +332,8 @@ enum posta_mailbox_open_flags {
 	/*
 	 * Take the mailbox's POP3 lock, held until close: while one view
 	 * holds it, opening another with this flag fails with -EBUSY
-	 * (POP3 [IN-USE]).  Other views are unaffected.
+	 * (POP3 [IN-USE]), from the call itself or from its callback.
+	 * Other views are unaffected.  The lock is per daemon.
 	 */
 	POSTA_OPEN_POP3_LOCK = 1u << 1,
 };
@@ -674,7 +677,8 @@ posta_mailbox_watch(struct posta_mailbox *box, posta_mailbox_notify_cb *cb,
  * Brings the view up to date and reports what changed (struct
  * posta_mailbox_changes); the new view is in effect when cb runs.  Also
  * the way to see one's own expunges and appends.  flags: enum
- * posta_refresh_flags.
+ * posta_refresh_flags.  One refresh at a time per view (-EBUSY).  A
+ * mailbox deleted meanwhile reports every message expunged.
  */
 static inline int
 posta_mailbox_refresh(struct posta_mailbox *box, uint32_t flags,
@@ -855,7 +859,8 @@ posta_append_abort(struct posta_append **app)
  * err is 0 is on disk (file and directory fsync'd, renamed into new/)
  * before cb runs, and watchers of those mailboxes have been notified.
  * The same account listed twice gets one copy.  d is freed after cb;
- * abort before finish discards everything.
+ * abort before finish discards everything.  begin fails (cb never runs)
+ * when no recipient is an account the store can hold mail for.
  */
 static inline int
 posta_delivery_begin(struct posta_host *h,

@@ -7,6 +7,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential autoconf automake libtool pkg-config make gcc clang
+ libclang-rt-14-dev
  libuv1-dev libgnutls28-dev gnutls-bin libltdl-dev liblmdb-dev lmdb-utils
  libcrypt-dev libc-ares-dev libcmocka-dev
  python3 openssl ca-certificates curl swaks fetchmail isync procps"

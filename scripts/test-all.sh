@@ -27,6 +27,25 @@ run_check() {
 
 echo "== build and test"
 run_check "$top/_build/normal"
+echo "== fuzz every parser briefly (libFuzzer, ${FUZZ_SECONDS:-20}s each)"
+(cd "$top/_build/normal" && make -s fuzz CC=clang >/dev/null &&
+    for f in conf mime imap_parse smtp_parse; do
+	c=$(echo "$f" | sed 's/_parse//')
+	work=$(mktemp -d)
+	cp -r "$top/t/fuzz/corpus/$c/." "$work/"
+	dict=""
+	[ -f "$top/t/fuzz/fuzz_$f.dict" ] && dict="-dict=$top/t/fuzz/fuzz_$f.dict"
+	if ! ./t/fuzz/fuzz_$f $dict -max_total_time="${FUZZ_SECONDS:-20}" \
+	    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 "$work" \
+	    > "fuzz_$f.log" 2>&1; then
+		tail -n 60 "fuzz_$f.log"
+		echo "fuzz_$f found a crash" >&2
+		exit 1
+	fi
+	grep -E '^stat::number_of_executed_units' "fuzz_$f.log" |
+	    sed "s/^/fuzz_$f: /"
+	rm -rf "$work"
+    done)
 echo "== make distcheck"
 (cd "$top/_build/normal" && make -s -j"$jobs" distcheck >/dev/null)
 echo "== build and test under AddressSanitizer and UndefinedBehaviorSanitizer"

@@ -463,6 +463,8 @@ static const struct posta_setting pop3_settings_table[] = {
 	  "20", NULL },
 	{ "uidl_format", POSTA_SET_STRING, S(uidl_format), 0, 0,
 	  "\"%08Xu%08Xv\"", NULL },
+	{ "lock_maildrop", POSTA_SET_BOOL, S(lock_maildrop), 0, 0, "yes",
+	  NULL },
 	POSTA_SETTINGS_END
 };
 #undef S

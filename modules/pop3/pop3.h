@@ -13,6 +13,7 @@ struct pop3_settings {
 	uint64_t idle_timeout_ms;	/* after login; >= 10m (RFC 1939 3) */
 	int64_t max_bad_commands;	/* consecutive -ERR replies */
 	const char *uidl_format;
+	bool lock_maildrop;		/* one TRANSACTION session per user */
 };
 
 /* Module state: one per loaded module. */

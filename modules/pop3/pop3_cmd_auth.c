@@ -411,8 +411,8 @@ user_open_cb(void *ctx, int err, struct posta_mail_user *user)
 	}
 	s->muser = user;
 	/* the reference moves on to the mailbox request */
-	r = posta_mailbox_open(user, "INBOX", POSTA_OPEN_POP3_LOCK,
-	    box_open_cb, s);
+	r = posta_mailbox_open(user, "INBOX", s->mod->set->lock_maildrop ?
+	    POSTA_OPEN_POP3_LOCK : 0, box_open_cb, s);
 	if (r < 0) {
 		open_failed(s, r, "inbox");
 		pop3_session_unref(s);

@@ -438,14 +438,20 @@ ap_submit(struct posta_append *ap, enum ap_stage stage)
 	memset(&ap->job, 0, sizeof(ap->job));
 	ap->job.work_fn = ap_work;
 	ap->job.done_fn = ap_done;
-	ap->stage = stage;
-	ap->busy = true;
-	if (stage == AP_BEGIN || stage == AP_COMMIT)
-		return md_job_serial(ap->u, &ap->job);
-	ap->job.user = ap->u;
-	if (md_job_free(ap->store, &ap->job) != 0) {
-		ap->busy = false;
-		return -ENOMEM;
+	{
+		enum ap_stage was = ap->stage;
+
+		/* the worker reads the stage: set before queueing */
+		ap->stage = stage;
+		ap->busy = true;
+		if (stage == AP_BEGIN || stage == AP_COMMIT)
+			return md_job_serial(ap->u, &ap->job);
+		ap->job.user = ap->u;
+		if (md_job_free(ap->store, &ap->job) != 0) {
+			ap->stage = was;
+			ap->busy = false;
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -524,7 +530,7 @@ void
 md_op_append_abort(struct posta_append *ap)
 {
 	ap->aborted = true;
-	if (!ap->busy)
+	if (!ap->busy && ap->stage != AP_FINISH && ap->stage != AP_COMMIT)
 		ap_free(ap);
 }
 
@@ -958,11 +964,17 @@ dl_submit(struct posta_delivery *d, enum dl_stage stage)
 	d->job.work_fn = dl_work;
 	d->job.done_fn = dl_done;
 	d->job.user = d->first;
-	d->stage = stage;
-	d->busy = true;
-	if (md_job_free(d->store, &d->job) != 0) {
-		d->busy = false;
-		return -ENOMEM;
+	{
+		enum dl_stage was = d->stage;
+
+		/* the worker reads the stage: set before queueing */
+		d->stage = stage;
+		d->busy = true;
+		if (md_job_free(d->store, &d->job) != 0) {
+			d->stage = was;
+			d->busy = false;
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -1074,6 +1086,8 @@ void
 md_op_delivery_abort(struct posta_delivery *d)
 {
 	d->aborted = true;
-	if (!d->busy)
+	/* after finish the copies are on their way: finish's callback
+	   still runs once and frees d */
+	if (!d->busy && d->stage < DL_FINISH)
 		dl_free(d);
 }

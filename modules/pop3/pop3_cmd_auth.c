@@ -422,12 +422,17 @@ user_open_cb(void *ctx, int err, struct posta_mail_user *user)
 static void
 maildrop_open(struct pop3_session *s)
 {
+	const char *account = posta_conn_user(s->conn);
 	int r;
 
 	s->op = POP3_OP_OPEN;
+	if (account == NULL) {
+		/* the core could not keep the name: out of memory */
+		open_failed(s, -ENOMEM, "user");
+		return;
+	}
 	pop3_session_ref(s);
-	r = posta_mail_user_open(s->mod->host, posta_conn_user(s->conn),
-	    user_open_cb, s);
+	r = posta_mail_user_open(s->mod->host, account, user_open_cb, s);
 	if (r < 0) {
 		open_failed(s, r, "user");
 		pop3_session_unref(s);

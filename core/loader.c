@@ -221,5 +221,6 @@ loader_deinit_modules(struct loop *l)
 		free(m);
 	}
 	l->modules = NULL;
-	lt_dlexit();
+	/* no lt_dlexit() here: it unloads the modules, and the loop still
+	   has to run their handles' close callbacks (loop_free does it) */
 }

@@ -325,6 +325,8 @@ loop_free(struct loop *l)
 	uv_walk(l->uv, walk_close, NULL);
 	uv_run(l->uv, UV_RUN_DEFAULT);
 	uv_loop_close(l->uv);
+	/* only now: close callbacks above may live in module code */
+	lt_dlexit();
 	gen_unref(&l->gen);
 	for (p = l->protocols; p != NULL; p = pn) {
 		pn = p->next;

@@ -54,6 +54,7 @@ struct pop3_stream {
 	/* message */
 	struct posta_msg_reader *reader;
 	uint64_t off, size;
+	size_t chunk;			/* bytes per read, <= READ_MAX */
 	bool read_pending;		/* a posta_msg_read() is out */
 	bool wait_drain;		/* the queue is full: next on drain */
 	struct pop3_dot dot;

@@ -8,9 +8,8 @@
 
 #include "pop3.h"
 
-/* Encoder output for one store read, plus the terminator. */
-#define STREAM_BUF_SIZE \
-	(POP3_DOT_OUT_MAX(POSTA_STORE_READ_MAX) + POP3_DOT_FINISH_MAX)
+/* Encoder output for one store read of n bytes, plus the terminator. */
+#define STREAM_BUF_SIZE(n)	(POP3_DOT_OUT_MAX(n) + POP3_DOT_FINISH_MAX)
 
 static void stream_read(struct pop3_session *s);
 
@@ -61,8 +60,8 @@ read_cb(void *ctx, int err, const uint8_t *data, size_t len)
 		pop3_session_unref(s);
 		return;
 	}
-	if (err < 0) {
-		stream_fail(s, err);
+	if (err < 0 || len > s->st.chunk) {
+		stream_fail(s, err < 0 ? err : -EMSGSIZE);
 		pop3_session_unref(s);
 		return;
 	}
@@ -77,7 +76,7 @@ read_cb(void *ctx, int err, const uint8_t *data, size_t len)
 	/* sending is activity: a slow reader of a big message stays */
 	posta_conn_set_timeout(s->conn, s->mod->set->idle_timeout_ms);
 	/* a short read is the end of the message (store.h) */
-	if (pop3_dot_done(&s->st.dot) || len < POSTA_STORE_READ_MAX ||
+	if (pop3_dot_done(&s->st.dot) || len < s->st.chunk ||
 	    s->st.off >= s->st.size)
 		stream_end(s);
 	else if (posta_conn_write_pending(s->conn) < POP3_WRITE_AHEAD)
@@ -94,8 +93,7 @@ stream_read(struct pop3_session *s)
 
 	pop3_session_ref(s);
 	s->st.read_pending = true;
-	r = posta_msg_read(s->st.reader, s->st.off, POSTA_STORE_READ_MAX,
-	    read_cb, s);
+	r = posta_msg_read(s->st.reader, s->st.off, s->st.chunk, read_cb, s);
 	if (r < 0) {
 		s->st.read_pending = false;
 		stream_fail(s, r);
@@ -141,7 +139,13 @@ open_cb(void *ctx, int err, struct posta_msg_reader *reader, uint64_t size)
 		pop3_session_unref(s);
 		return;
 	}
-	s->st.buf = malloc(STREAM_BUF_SIZE);
+	/*
+	 * Reads as large as the store allows, but no larger than the
+	 * message: a small message needs a small buffer (and no mmap).
+	 */
+	s->st.chunk = size == 0 ? 1 : size < POSTA_STORE_READ_MAX ?
+	    (size_t)size : POSTA_STORE_READ_MAX;
+	s->st.buf = malloc(STREAM_BUF_SIZE(s->st.chunk));
 	if (s->st.buf == NULL) {
 		posta_msg_close(&reader);
 		pop3_err(s, "[SYS/TEMP] Out of memory.");

@@ -36,31 +36,52 @@ line_end(struct pop3_dot *d)
 	d->line_empty = true;
 }
 
+/* True when p[0..n) holds a byte other than CR. */
+static bool
+has_text(const uint8_t *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (p[i] != '\r')
+			return true;
+	return false;
+}
+
 size_t
 pop3_dot_feed(struct pop3_dot *d, const uint8_t *in, size_t len,
     uint8_t *out, size_t *used_r)
 {
-	size_t i, o = 0;
+	size_t i = 0, o = 0;
 
-	for (i = 0; i < len && !d->done; i++) {
-		uint8_t c = in[i];
+	/* a run up to the next LF at a time: messages are mostly text */
+	while (i < len && !d->done) {
+		const uint8_t *lf = memchr(in + i, '\n', len - i);
+		size_t end = lf != NULL ? (size_t)(lf - in) : len;
 
-		if (c == '\n') {
-			if (!d->prev_cr)
-				out[o++] = '\r';
-			out[o++] = '\n';
-			d->prev_cr = false;
-			line_end(d);
-			continue;
+		if (end > i) {
+			/* RFC 1939 3: a line starting with the termination
+			   octet gets another one */
+			if (d->line_start && in[i] == '.')
+				out[o++] = '.';
+			memcpy(out + o, in + i, end - i);
+			o += end - i;
+			if (d->line_empty && !d->in_body &&
+			    has_text(in + i, end - i))
+				d->line_empty = false;
+			d->line_start = false;
+			d->prev_cr = in[end - 1] == '\r';
 		}
-		/* RFC 1939 3: a line starting with the termination octet */
-		if (d->line_start && c == '.')
-			out[o++] = '.';
-		out[o++] = c;
-		d->line_start = false;
-		d->prev_cr = c == '\r';
-		if (c != '\r')
-			d->line_empty = false;
+		i = end;
+		if (lf == NULL)
+			break;
+		/* a bare LF becomes CRLF */
+		if (!d->prev_cr)
+			out[o++] = '\r';
+		out[o++] = '\n';
+		d->prev_cr = false;
+		line_end(d);
+		i++;
 	}
 	*used_r = i;
 	return o;

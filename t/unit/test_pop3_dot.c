@@ -243,6 +243,98 @@ test_worst_case(void **state)
 	free(in);
 }
 
+/*
+ * A byte-at-a-time reference of RFC 1939 3 written for this test: it
+ * knows the whole message, so it needs no state across chunks.
+ */
+static size_t
+reference(const uint8_t *in, size_t len, bool top, uint32_t lines,
+    uint8_t *out)
+{
+	size_t i, o = 0, line = 0;
+	bool body = false;
+
+	for (i = 0; i < len; i++) {
+		bool start = i == 0 || in[i - 1] == '\n';
+
+		if (start && in[i] == '.')
+			out[o++] = '.';
+		if (in[i] == '\n') {
+			if (i == 0 || in[i - 1] != '\r')
+				out[o++] = '\r';
+			out[o++] = '\n';
+			if (!body) {
+				size_t k;
+				bool empty = true;
+
+				for (k = line; k < i; k++)
+					if (in[k] != '\r')
+						empty = false;
+				if (empty) {
+					body = true;
+					if (top && lines == 0)
+						break;
+				}
+			} else if (top && --lines == 0) {
+				break;
+			}
+			line = i + 1;
+			continue;
+		}
+		out[o++] = in[i];
+	}
+	if (o > 0 && out[o - 1] != '\n') {
+		if (out[o - 1] != '\r')
+			out[o++] = '\r';
+		out[o++] = '\n';
+	}
+	memcpy(out + o, ".\r\n", 3);
+	return o + 3;
+}
+
+/* Random messages over a small alphabet, fed in random chunks. */
+static void
+test_random_vs_reference(void **state)
+{
+	static const uint8_t alpha[] = { 'a', '.', '\r', '\n', '\n', 'b' };
+	uint8_t in[300], want[2 * 300 + 8], got[2 * 300 + 8];
+	unsigned seed = 12345, round;
+
+	(void)state;
+	for (round = 0; round < 20000; round++) {
+		size_t len, i, wlen, glen = 0, off = 0;
+		bool top;
+		uint32_t lines;
+		struct pop3_dot d;
+
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 8) % sizeof(in);
+		for (i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			in[i] = alpha[(seed >> 16) % sizeof(alpha)];
+		}
+		top = (seed >> 5) & 1;
+		lines = (seed >> 12) % 6;
+		wlen = reference(in, len, top, lines, want);
+		pop3_dot_init(&d, top, lines);
+		while (off < len) {
+			size_t n, used;
+
+			seed = seed * 1103515245u + 12345u;
+			n = 1 + (seed >> 10) % 40;
+			if (n > len - off)
+				n = len - off;
+			glen += pop3_dot_feed(&d, in + off, n, got + glen,
+			    &used);
+			off += n;
+		}
+		glen += pop3_dot_finish(&d, got + glen);
+		if (glen != wlen || memcmp(got, want, wlen) != 0)
+			fail_msg("round %u (len %zu, top %d, lines %u) differs",
+			    round, len, top, (unsigned)lines);
+	}
+}
+
 int
 main(void)
 {
@@ -253,6 +345,7 @@ main(void)
 		cmocka_unit_test(test_top),
 		cmocka_unit_test(test_top_stops_reading),
 		cmocka_unit_test(test_worst_case),
+		cmocka_unit_test(test_random_vs_reference),
 	};
 
 	return cmocka_run_group_tests_name("pop3_dot", tests, NULL, NULL);

@@ -1,0 +1,72 @@
+/* imap_search_match.h: pure text matching for SEARCH: headers, encoded words, dates */
+#ifndef POSTA_IMAP_SEARCH_MATCH_H
+#define POSTA_IMAP_SEARCH_MATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct arena;
+
+/*
+ * Pure: no I/O.  Matching is a substring test that ignores ASCII case
+ * (RFC 3501 6.4.4 leaves the details to the server; non-ASCII letters are
+ * compared as bytes of their UTF-8 form).
+ */
+
+/*
+ * Streaming substring search over a byte stream that arrives in chunks:
+ * a needle split across two chunks is found.  The needle is copied.
+ */
+struct imap_substr {
+	uint8_t *needle;		/* lowercase */
+	size_t len;
+	uint8_t *tail;			/* last len - 1 bytes seen, lowercase */
+	size_t tail_len;
+	bool found;
+};
+
+/* Returns 0 or -ENOMEM; an empty needle matches at once. */
+int imap_substr_init(struct arena *a, struct imap_substr *m,
+    const char *needle, size_t len);
+/* Feeds the next bytes; sets m->found when the needle turns up. */
+void imap_substr_feed(struct imap_substr *m, const uint8_t *data, size_t len);
+/* Forgets the stream (next message). */
+void imap_substr_reset(struct imap_substr *m);
+
+/* True when needle (any case) occurs in hay. */
+bool imap_contains_nocase(const char *hay, size_t hay_len,
+    const char *needle, size_t needle_len);
+
+/*
+ * Walks the fields of a message header (hdr, len bytes, up to the empty
+ * line or the end): for each field calls fn with its name and its value
+ * unfolded (CRLF + WSP become the WSP), NUL-terminated, in a scratch
+ * buffer valid during the call.  Returns 0, or the first non-zero fn
+ * return, or -ENOMEM.
+ */
+typedef int imap_header_field_fn(void *ctx, const char *name, size_t name_len,
+    const char *value, size_t value_len);
+int imap_header_fields(const uint8_t *hdr, size_t len,
+    imap_header_field_fn *fn, void *ctx);
+
+/*
+ * Decodes RFC 2047 encoded words (B and Q) in a header value into UTF-8
+ * for matching; charsets UTF-8, US-ASCII and ISO-8859-1 are decoded,
+ * others are kept as they came.  Whitespace between two encoded words is
+ * dropped (RFC 2047 6.2).  Returns a NUL-terminated string in a, or NULL
+ * when out of memory.
+ */
+char *imap_decode_words(struct arena *a, const char *in, size_t len);
+
+/*
+ * The date of an RFC 5322 Date: value ("Tue, 1 Jul 2003 10:52:37 +0200"),
+ * as written (its own zone; RFC 3501 ignores time and zone): day count
+ * since 1970-01-01.  Returns 0 or -EINVAL.
+ */
+int imap_rfc5322_date(const char *value, int64_t *days_r);
+
+/* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
+int64_t imap_days_from_civil(int y, unsigned m, unsigned d);
+
+#endif

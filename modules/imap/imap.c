@@ -27,7 +27,7 @@ static const struct imap_cmd_def imap_commands[] = {
 	{ "STARTTLS", IMAP_STATE_NOTAUTH, 0, imap_cmd_starttls },
 	{ "LOGIN", IMAP_STATE_NOTAUTH, 0, imap_cmd_login },
 	{ "AUTHENTICATE", IMAP_STATE_NOTAUTH, 0, imap_cmd_authenticate },
-	{ "ENABLE", IMAP_STATE_AUTHED, 0, imap_cmd_enable },
+	{ "ENABLE", IMAP_STATE_AUTH, 0, imap_cmd_enable },
 	{ "NAMESPACE", IMAP_STATE_AUTHED, 0, imap_cmd_namespace },
 	{ "SELECT", IMAP_STATE_AUTHED, 0, imap_cmd_select },
 	{ "EXAMINE", IMAP_STATE_AUTHED, 0, imap_cmd_select },

@@ -79,6 +79,13 @@ store_cb(void *ctx, int err, const struct posta_flags_result *res)
 		imap_cb_leave(s);
 		return;
 	}
+	{
+		const char *const *names;
+
+		/* a new keyword: FLAGS first, so the FETCHes make sense */
+		if (posta_mailbox_keywords(s->box, &names) != s->n_keywords)
+			imap_write_flag_lists(s);
+	}
 	posta_mailbox_messages(s->box, &msgs);
 	for (i = 0; i < x->n; i++) {
 		uint32_t uid = msgs[x->idx[i]].uid;

@@ -1,4 +1,4 @@
-# pop3_bench.py: RETR throughput over POP3S (messages/s, MB/s) with 1 and 20 clients from 1,000-message maildrops
+# pop3_bench.py: RETR messages/s and MB/s over POP3S, 1 and 20 clients
 # usage: POSTA_BUILDDIR=... PYTHONPATH=t/lib python3 bench/pop3_bench.py
 #            [--messages 1000] [--size 4096] [--clients 1,20]
 #            [--time-limit 120] [--pipeline 8]

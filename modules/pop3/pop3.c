@@ -1,4 +1,4 @@
-/* pop3.c: the pop3 protocol module: descriptor, settings, session and dispatch */
+/* pop3.c: the pop3 protocol module: descriptor, settings, session, dispatch */
 #include "config.h"
 
 #include <stdarg.h>

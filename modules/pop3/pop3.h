@@ -13,7 +13,7 @@ struct pop3_settings {
 	uint64_t idle_timeout_ms;	/* after login; >= 10m (RFC 1939 3) */
 	int64_t max_bad_commands;	/* consecutive -ERR replies */
 	const char *uidl_format;
-	bool lock_maildrop;		/* one TRANSACTION session per user */
+	bool lock_maildrop;		/* one TRANSACTION session a user */
 };
 
 /* Module state: one per loaded module. */
@@ -41,8 +41,8 @@ enum pop3_op {
 	POP3_OP_LOGIN,			/* posta_conn_login() */
 	POP3_OP_OPEN,			/* user and INBOX opening */
 	POP3_OP_MSG_OPEN,		/* RETR/TOP: posta_msg_open() */
-	POP3_OP_STREAM,			/* RETR/TOP: sending the message */
-	POP3_OP_LIST,			/* LIST/UIDL: sending the listing */
+	POP3_OP_STREAM,			/* RETR/TOP: sending the text */
+	POP3_OP_LIST,			/* LIST/UIDL: sending lines */
 	POP3_OP_EXPUNGE,		/* QUIT: posta_mailbox_expunge() */
 };
 
@@ -58,7 +58,7 @@ struct pop3_stream {
 	bool read_pending;		/* a posta_msg_read() is out */
 	bool wait_drain;		/* the queue is full: next on drain */
 	struct pop3_dot dot;
-	uint8_t *buf;			/* encoder output, while streaming */
+	uint8_t *buf;			/* encoder output (streaming) */
 };
 
 /*

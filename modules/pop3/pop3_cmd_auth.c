@@ -1,4 +1,4 @@
-/* pop3_cmd_auth.c: CAPA, STLS, USER/PASS, AUTH, login and opening the maildrop */
+/* pop3_cmd_auth.c: CAPA, STLS, USER/PASS, AUTH, login, opening the maildrop */
 #include "config.h"
 
 #include <stdlib.h>

@@ -36,7 +36,7 @@ enum pop3_verb {
 	POP3_VERB_CAPA,
 	POP3_VERB_STLS,
 	POP3_VERB_AUTH,
-	POP3_VERB_APOP,		/* recognised only to refuse it by name */
+	POP3_VERB_APOP,		/* known only to refuse it by name */
 	POP3_VERB_COUNT_
 };
 
@@ -94,7 +94,7 @@ void pop3_parse_line(const uint8_t *line, size_t len, struct pop3_cmd *cmd);
  * upper/lower case, else decimal; 0 pads with zeros; %% is a '%'.  The
  * default "%08Xu%08Xv" gives "0000002A5F3C2B11".
  */
-#define POP3_UIDL_MAX		70	/* RFC 1939 unique-id: 1*70 chars */
+#define POP3_UIDL_MAX		70	/* RFC 1939 unique-id: 1*70 */
 #define POP3_UIDL_FMT_MAX	16	/* items in one format */
 
 struct pop3_uidl_item {

@@ -1,4 +1,4 @@
-# pop3_clients.py: curl (pop3s:// and STLS) and fetchmail over SSL with keep and flush
+# pop3_clients.py: curl (pop3s://, STLS) and fetchmail over SSL, keep and flush
 import os
 import re
 import shutil

@@ -1,4 +1,4 @@
-# pop3_limit.py: the limiter's POP3 cap (5 per user and IP), pre-login caps, as POP3 clients see them
+# pop3_limit.py: the limiter's POP3 cap, pre-login caps and throttling via POP3
 import poplib
 
 import pop3_util as u

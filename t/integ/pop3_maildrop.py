@@ -1,4 +1,4 @@
-# pop3_maildrop.py: snapshot at login, DELE/RSET/QUIT on disk, UIDL stability, sizes, dot-stuffing, TOP, big messages
+# pop3_maildrop.py: snapshot, DELE/RSET/QUIT on disk, UIDL, sizes, stuffing, TOP
 import hashlib
 import os
 import re

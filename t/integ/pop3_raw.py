@@ -1,4 +1,4 @@
-# pop3_raw.py: raw-socket PIPELINING, bad input, wrong state, ranges, limits, timeouts
+# pop3_raw.py: raw PIPELINING, bad input, wrong state, ranges, limits, timeouts
 import os
 
 import pop3_util as u

@@ -1,4 +1,4 @@
-# pop3_session.py: poplib over POP3S and plain+STLS, CAPA, USER/PASS, AUTH, refusals, the maildrop lock
+# pop3_session.py: poplib over POP3S and STLS, CAPA, logins, refusals, the lock
 import base64
 import poplib
 

@@ -354,7 +354,8 @@ test_uidl_format(void **state)
 	uidl_bad("%u%u%u%u%u%u%u%u%u%u%u%u%u%u%u%u%u");
 	/* at most 70 characters: 10 digits each, worst case */
 	uidl("%u%u%u%u%u%u%u", 4294967295u, 0,
-	    "4294967295429496729542949672954294967295429496729542949672954294967295");
+	    "42949672954294967295429496729542949672954294967295"
+	    "42949672954294967295");
 	uidl_bad("%u%u%u%u%u%u%u%u");
 }
 

@@ -25,7 +25,7 @@ def add_users(d, users, domain="example.com"):
 
 def start(tap, users=("a@example.com", "b@example.com"), limiter=False,
           protocol_extra="", maildir_extra="", services_extra=None,
-          plaintext=False):
+          plaintext=False, limiter_extra=""):
     services = {
         "imap": {"protocol": "imap", "tls": "starttls"},
         "imaps": {"protocol": "imap", "tls": "implicit"},
@@ -38,7 +38,7 @@ def start(tap, users=("a@example.com", "b@example.com"), limiter=False,
     blocks = "plugin auth-lmdb {\n}\nplugin maildir {\n  fsync = no\n%s}\n" \
         "protocol imap {\n%s}\n" % (maildir_extra, protocol_extra)
     if limiter:
-        blocks += "plugin limiter {\n}\n"
+        blocks += "plugin limiter {\n%s}\n" % limiter_extra
     d = Postad(services, blocks=blocks, tap=tap, start=False)
     add_users(d, users)
     d.start()

@@ -147,12 +147,14 @@ login_attempts(struct login_req *r)
 
 		if (r->hook->hooks->login_attempt == NULL)
 			continue;
-		r->wait = WAIT_HOOK;
+		/* WAIT_HOOK only after PENDING: a done() from inside the call
+		   (against the async rule) is then ignored, not run twice */
 		v = r->hook->hooks->login_attempt(r->hook->state,
 		    (struct posta_conn *)c, r->user, attempt_done, r, &ref);
-		if (v == POSTA_HOOK_PENDING)
+		if (v == POSTA_HOOK_PENDING) {
+			r->wait = WAIT_HOOK;
 			return;
-		r->wait = WAIT_NONE;
+		}
 		if (v == POSTA_HOOK_REFUSE) {
 			login_finish(r, refusal_result(ref.code), ref.text, 0);
 			return;
@@ -215,6 +217,7 @@ verify_cb(void *ctx, enum posta_auth_result result, const char *account)
 	if (r->wait != WAIT_PROVIDER)
 		return;	/* a provider answering twice: ignore */
 	r->wait = WAIT_NONE;
+	r->loop->n_owed--;
 	if (c == NULL) {
 		login_free(r);
 		return;
@@ -260,9 +263,11 @@ login_verify(struct login_req *r)
 		return;
 	}
 	r->wait = WAIT_PROVIDER;
+	r->loop->n_owed++;
 	if (r->prov->prov->verify(r->prov->state, r->user, r->password,
 	    verify_cb, r) < 0) {
 		r->wait = WAIT_NONE;
+		r->loop->n_owed--;
 		login_finish(r, POSTA_LOGIN_TEMPFAIL, NULL, 0);
 	}
 }
@@ -376,6 +381,7 @@ resolve_cb(void *ctx, const struct posta_resolution *res)
 	if (!r->waiting)
 		return;
 	r->waiting = false;
+	r->loop->n_owed--;
 	if (resolve_gone(r)) {
 		resolve_free(r);
 		return;
@@ -399,9 +405,11 @@ resolve_next(struct resolve_req *r)
 		return;
 	}
 	r->waiting = true;
+	r->loop->n_owed++;
 	if (r->prov->prov->resolve(r->prov->state, r->address, resolve_cb,
 	    r) < 0) {
 		r->waiting = false;
+		r->loop->n_owed--;
 		r->res.kind = POSTA_RESOLVE_TEMPFAIL;
 		uv_timer_start(&r->timer, resolve_timer_cb, 0, 0);
 	}

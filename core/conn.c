@@ -105,7 +105,8 @@ write_cb(uv_write_t *req, int status)
 			c->write_blocked = false;
 			conn_schedule(c);
 		}
-		if (c->h != NULL && c->h->drain != NULL && c->accepted)
+		if (c->h != NULL && c->h->drain != NULL && c->accepted &&
+		    c->tls_state != TLS_HANDSHAKE)
 			c->h->drain(c->hctx);
 	}
 }
@@ -196,7 +197,8 @@ conn_flush(struct conn *c)
 	size_t off = 0;
 	int r = 0;
 
-	if (c->out_len == 0 || c->torn_down)
+	/* during a handshake nothing may go out in plaintext: wait for it */
+	if (c->out_len == 0 || c->torn_down || c->tls_state == TLS_HANDSHAKE)
 		return 0;
 	if (c->tls_state == TLS_ON) {
 		while (off < c->out_len) {
@@ -506,6 +508,10 @@ conn_pump(struct conn *c)
 	}
 	/* an idle session keeps no input buffer */
 	linebuf_release(&c->in);
+	if (c->eof && c->tls_state == TLS_HANDSHAKE) {
+		conn_teardown(c, -ECONNRESET);
+		return;
+	}
 	if (c->eof) {
 		/* the peer is done sending: answer what it sent, then close */
 		if (!c->paused && c->stash_len == 0 &&
@@ -536,7 +542,9 @@ conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		}
 		return;
 	}
-	timer_restart(c);
+	/* the handshake has one deadline, however slowly bytes trickle in */
+	if (c->tls_state != TLS_HANDSHAKE)
+		timer_restart(c);
 	used = conn_take(c, (const uint8_t *)buf->base, (size_t)n);
 	if (c->torn_down)
 		return;
@@ -588,6 +596,9 @@ tls_handshake_step(struct conn *c)
 	c->tls_state = TLS_ON;
 	tls_set_info(c);
 	timer_restart(c);
+	/* what the module wrote during the handshake, now encrypted */
+	if (c->out_len > 0 && conn_flush(c) < 0)
+		return;
 	if (!c->accepted) {
 		conn_accept_now(c);
 	} else if (c->h->tls != NULL) {

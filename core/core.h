@@ -96,6 +96,7 @@ struct module {
 	const struct posta_module *desc;
 	void *state;
 	bool inited;
+	struct gen *set_gen;	/* owns the settings the module holds */
 	struct module *next;
 };
 
@@ -157,6 +158,7 @@ struct loop {
 	uv_timer_t grace;
 	bool stopping;
 	uint64_t session_counter, session_salt;
+	unsigned n_owed;		/* provider answers still to come */
 	uint8_t *read_buf;		/* shared by every read callback */
 	size_t read_buf_size;
 	int log_level, log_target;

@@ -172,6 +172,8 @@ loader_init_modules(struct loop *l, const char **error_r)
 			    "start: %s", m->name, err != NULL ? err :
 			    posta_strerror(r));
 		m->inited = true;
+		/* the module points into this generation's settings */
+		m->set_gen = gen_ref(l->gen);
 	}
 	return 0;
 }
@@ -189,11 +191,15 @@ loader_reload_modules(struct loop *l, struct gen *g)
 			continue;
 		if (m->desc->reload(m->state, g->module_settings[m->index],
 		    &err) < 0) {
+			/* the module keeps its old settings: keep them alive */
 			log_core(l, POSTA_LOG_ERROR, "reload.module_failed",
 			    "module=%s error=\"%s\"", m->name,
 			    err != NULL ? err : "unknown");
 			failed++;
+			continue;
 		}
+		gen_unref(&m->set_gen);
+		m->set_gen = gen_ref(g);
 	}
 	return failed > 0 ? POSTA_ECONFIG : 0;
 }
@@ -214,6 +220,7 @@ loader_deinit_modules(struct loop *l)
 			m->desc->deinit(m->state);
 	for (m = l->modules; m != NULL; m = next) {
 		next = m->next;
+		gen_unref(&m->set_gen);
 		/* never dlclose: a module's code may still sit on a stack
 		 * trace or in an atexit list; the process is ending anyway */
 		free(m->name);

@@ -466,6 +466,12 @@ main(int argc, char **argv)
 	log_core(&l, POSTA_LOG_INFO, "postad.ready", "version=%s pid=%ld "
 	    "config=%s", PACKAGE_VERSION, (long)getpid(), config);
 	uv_run(l.uv, UV_RUN_DEFAULT);
+	/*
+	 * Providers may still owe answers (a hash on the thread pool for a
+	 * session that is gone): let them arrive before the modules go away.
+	 */
+	while (l.n_owed > 0 && uv_run(l.uv, UV_RUN_ONCE) != 0)
+		;
 
 	/* every session has closed (or was closed after the grace period) */
 	log_core(&l, POSTA_LOG_INFO, "postad.stopped", "sessions=%u",

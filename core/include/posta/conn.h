@@ -31,9 +31,10 @@
  * error (POSTA_ETLS), server shutdown (-ECANCELED).  It never runs inside
  * a posta_conn_*() call the module made (posta_conn_close() included):
  * always from a later loop callback.  The conn pointer is invalid once it
- * returns.  Requests a module started for the session (auth,
- * store) may complete later: the module must keep its session alive until
- * they have, and not touch the conn then.
+ * returns.  posta_conn_login() and posta_conn_resolve() never call back
+ * after it; store requests (store.h) do complete later, with -ECANCELED if
+ * the handle was closed: a module keeps what their callbacks touch alive
+ * until they have run, and never touches the conn then.
  */
 enum posta_line_flags {
 	POSTA_LINE_CRLF = 1 << 0,	/* ended in CRLF, not a bare LF */

@@ -19,7 +19,13 @@
  *                           once: when the session ends, or at once when a
  *                           later hook refused that login.
  *  close(conn)              for every connection whose connect hooks ran,
- *                           exactly once, however it ends.
+ *                           exactly once, however it ends; also for hooks
+ *                           whose connect was skipped because an earlier
+ *                           hook refused (keep per-connection data with
+ *                           posta_conn_set_data() and release only that).
+ *
+ * login_attempt must not call done() from inside the call: answer PENDING
+ * and call it from a later loop callback, or answer at once.
  *
  * Any callback may be NULL.  conn accessors (host.h) give protocol, service,
  * remote address, TLS state; posta_conn_set_data()/get_data() keep a

@@ -149,7 +149,8 @@ posta_host_loop(struct posta_host *h)
 	return POSTA_API(h)->loop(h);
 }
 
-/* The state directory (state_dir setting); modules keep their data under it. */
+/* The state directory (state_dir setting); modules keep their data under it.
+ * Like hostname below, valid until the next reload: copy it to keep it. */
 static inline const char *
 posta_host_state_dir(struct posta_host *h)
 {

@@ -286,7 +286,13 @@ on_timeout(void *ctx)
 	struct pop3_session *s = ctx;
 
 	pop3_session_ref(s);
-	pop3_err(s, "Disconnected for inactivity.");
+	/*
+	 * Mid-response (a client that stopped reading a RETR) a -ERR line
+	 * would read as message text: close without it, leaving the
+	 * response unterminated.
+	 */
+	if (s->op == POP3_OP_NONE || s->op == POP3_OP_LOGIN)
+		pop3_err(s, "Disconnected for inactivity.");
 	pop3_close(s, "timeout");
 	pop3_session_unref(s);
 }

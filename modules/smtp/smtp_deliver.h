@@ -35,7 +35,9 @@
  * not index (uid 0; the next sync finds it) cannot be removed by UID, and
  * a removal that itself fails; both are logged (smtp.rollback_failed),
  * since a duplicate is better than a lost message.  Watchers (IMAP IDLE)
- * may see such a message appear and go again.  When the queue exists,
+ * may see such a message appear and go again, and the removal opens the
+ * INBOX read-write (an expunge needs it), which claims \Recent for what
+ * is there like any SELECT.  When the queue exists,
  * the better answer for local temporary failures is to hand those
  * recipients to the queue for a later local retry; that belongs to the
  * queue issue.

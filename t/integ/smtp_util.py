@@ -105,12 +105,18 @@ class Inbox:
     def __init__(self, d, address):
         self.d = d
         self.address = address
-        self.before = set(inbox_files(d, address))
+        self.before = set(self.key(p) for p in inbox_files(d, address))
+
+    @staticmethod
+    def key(path):
+        # the unique part of a Maildir name: moving new/ -> cur/ and
+        # flag changes keep it
+        return os.path.basename(path).split(":")[0].split(",")[0]
 
     def new(self):
         out = []
         for path in inbox_files(self.d, self.address):
-            if path not in self.before:
+            if self.key(path) not in self.before:
                 with open(path, "rb") as f:
                     out.append(f.read())
         return out

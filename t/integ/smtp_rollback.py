@@ -1,4 +1,4 @@
-# smtp_rollback.py: one recipient fails: 451, no copy kept, no duplicate on retry
+# smtp_rollback.py: one recipient fails: 451, no copy kept, no duplicate later
 import os
 import smtplib
 import stat

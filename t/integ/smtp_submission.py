@@ -111,6 +111,23 @@ def test_auth_raw():
     t.eq((code, texts[0]), (334, "UGFzc3dvcmQ6"), "then Password:")
     t.eq(U.cmd(c, b64(ALICE_PW))[0], 235, "LOGIN works step by step")
     t.eq(U.cmd(c, "AUTH PLAIN")[0], 503, "no second AUTH")
+    c.close()
+    # RFC 4954: AUTH lines may be far longer than other commands
+    c = U.client(d, "submission")
+    U.cmd(c, "EHLO client.test")
+    U.starttls(c)
+    U.cmd(c, "EHLO client.test")
+    long_resp = b64("\0%s\0%s" % (ALICE, "p" * 8000))
+    t.ok(len(long_resp) > 10000, "a %d-octet AUTH line" % len(long_resp))
+    code, texts = U.cmd(c, "AUTH PLAIN " + long_resp)
+    t.eq((code, texts[0][:5]), (535, "5.7.8"),
+         "is read whole and refused as credentials, not as syntax")
+    t.eq(U.cmd(c, "AUTH PLAIN")[0], 334, "continuation")
+    code, _ = U.cmd(c, long_resp)
+    t.eq(code, 535, "a long continuation line too")
+    t.ok(long_resp[:40] not in d.log() and
+         b64("\0%s\0%s" % (ALICE, ALICE_PW)) not in d.log(),
+         "no AUTH payload in the log")
     # the alias logs in never, even with the right password
     c.close()
     c = U.client(d, "submission")

@@ -254,6 +254,63 @@ test_hdrscan_state(void **state)
 	    0);
 }
 
+/* Any split of any input gives the same verdict as feeding it whole. */
+static void
+test_hdrscan_splits(void **state)
+{
+	static const char alphabet[] = "Date:Message-ID x\r\n\t\r\n:aZ\x80";
+	uint32_t seed = 12345;
+	int round;
+
+	(void)state;
+	for (round = 0; round < 3000; round++) {
+		uint8_t msg[64];
+		size_t len, i, off;
+		struct smtp_hdrscan whole, bytes, rnd;
+
+		seed = seed * 1103515245u + 12345u;
+		len = (seed >> 16) % sizeof(msg);
+		for (i = 0; i < len; i++) {
+			seed = seed * 1103515245u + 12345u;
+			msg[i] = (uint8_t)alphabet[(seed >> 16) %
+			    (sizeof(alphabet) - 1)];
+		}
+		smtp_hdrscan_init(&whole);
+		smtp_hdrscan_feed(&whole, msg, len);
+		smtp_hdrscan_finish(&whole);
+		smtp_hdrscan_init(&bytes);
+		for (i = 0; i < len; i++)
+			smtp_hdrscan_feed(&bytes, msg + i, 1);
+		smtp_hdrscan_finish(&bytes);
+		smtp_hdrscan_init(&rnd);
+		for (off = 0; off < len; ) {
+			size_t k;
+
+			seed = seed * 1103515245u + 12345u;
+			k = 1 + (seed >> 16) % 9;
+			if (k > len - off)
+				k = len - off;
+			smtp_hdrscan_feed(&rnd, msg + off, k);
+			off += k;
+		}
+		smtp_hdrscan_finish(&rnd);
+		assert_true(whole.done && whole.end_off <= len);
+		assert_int_equal(whole.end_off, bytes.end_off);
+		assert_int_equal(whole.end_off, rnd.end_off);
+		assert_int_equal(whole.need_blank, bytes.need_blank);
+		assert_int_equal(whole.need_blank, rnd.need_blank);
+		assert_int_equal(whole.need_crlf, bytes.need_crlf);
+		assert_int_equal(whole.need_crlf, rnd.need_crlf);
+		assert_int_equal(whole.has_date, bytes.has_date);
+		assert_int_equal(whole.has_date, rnd.has_date);
+		assert_int_equal(whole.has_msgid, bytes.has_msgid);
+		assert_int_equal(whole.has_msgid, rnd.has_msgid);
+		/* the insertion point is always at a line start */
+		assert_true(whole.end_off == 0 || whole.end_off == len ||
+		    msg[whole.end_off - 1] == '\n');
+	}
+}
+
 int
 main(void)
 {
@@ -264,6 +321,7 @@ main(void)
 		cmocka_unit_test(test_return_path_msgid),
 		cmocka_unit_test(test_hdrscan),
 		cmocka_unit_test(test_hdrscan_state),
+		cmocka_unit_test(test_hdrscan_splits),
 	};
 
 	return cmocka_run_group_tests_name("smtp_trace", tests, NULL, NULL);

@@ -315,6 +315,34 @@ def test_utf8_dsn():
     c.close()
 
 
+def test_memory_flat():
+    if U.SANITIZERS:
+        t.skip("memory stays flat", "RSS means nothing under ASan")
+        return
+    c = session()
+    before = d.rss_kib()
+    U.cmd(c, "MAIL FROM:<x@remote.test>")
+    U.cmd(c, "RCPT TO:<alice@example.com>")
+    U.cmd(c, "DATA")
+    chunk = b"z" * 65536
+    for _ in range(320):            # one 20 MB line
+        c.send(chunk)
+    c.send(b"\r\n.\r\n")
+    code, _ = U.read_reply(c)
+    t.eq(code, 550, "a 20 MB line: refused")
+    U.cmd(c, "MAIL FROM:<x@remote.test>")
+    U.cmd(c, "RCPT TO:<alice@example.com>")
+    c.send(b"BDAT %d LAST\r\n" % (320 * len(chunk)))
+    for _ in range(320):            # a 20 MB chunk over the size limit
+        c.send(chunk)
+    code, _ = U.read_reply(c)
+    t.eq(code, 552, "a 20 MB BDAT chunk: refused after reading it")
+    grown = d.rss_kib() - before
+    t.ok(grown < 8192, "memory stays flat (grew %d KiB)" % grown)
+    t.eq(U.cmd(c, "QUIT")[0], 221, "in sync after both")
+    c.close()
+
+
 try:
     stored = None
 
@@ -334,6 +362,7 @@ try:
     t.run(test_bdat_bare_lf, "BDAT bare LF")
     t.run(test_large, "large message")
     t.run(test_utf8_dsn, "SMTPUTF8 and DSN")
+    t.run(test_memory_flat, "memory")
 finally:
     d.stop()
     d.cleanup()

@@ -5,7 +5,8 @@ import shutil
 import socket
 import subprocess
 
-from posta import BUILDDIR, LineClient, Postad, client_tls_context
+from posta import (BUILDDIR, SANITIZERS, LineClient, Postad,  # noqa: F401
+                   client_tls_context)
 
 POSTA_BIN = os.path.join(BUILDDIR, "tools", "posta", "posta")
 SWAKS = shutil.which("swaks")

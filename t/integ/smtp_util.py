@@ -2,7 +2,6 @@
 import glob
 import os
 import shutil
-import socket
 import subprocess
 
 from posta import (BUILDDIR, SANITIZERS, LineClient, Postad,  # noqa: F401
@@ -178,11 +177,3 @@ def swaks(d, service, *args, timeout=30):
 def wait_closed(c, timeout=10):
     c.sock.settimeout(timeout)
     return c.closed()
-
-
-def free_socket_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port

@@ -621,7 +621,8 @@ h_line(void *ctx, const uint8_t *line, size_t len, unsigned flags)
 	if (flags & POSTA_LINE_TOO_LONG) {
 		struct imap_event ev;
 
-		if (imap_parse_line_lost(s->parser, &ev) != IMAP_PARSE_NEED_MORE)
+		if (imap_parse_line_lost(s->parser, &ev) !=
+		    IMAP_PARSE_NEED_MORE)
 			handle_event(s, &ev);
 		if (!s->waiting)
 			imap_feed(s, NULL, 0);

@@ -10,11 +10,11 @@
 
 /* The protocol block (conf.d/09-imap-protocol.conf documents each). */
 struct imap_settings {
-	uint64_t idle_timeout_ms;	/* after login; >= 30m (RFC 3501 5.4) */
+	uint64_t idle_timeout_ms;	/* after login; >= 30m (RFC 3501) */
 	int64_t max_bad_commands;	/* BAD replies in a row before BYE */
 	uint64_t max_line_length;	/* one command line, bytes */
-	uint64_t max_literal_size;	/* a literal held in memory (not APPEND) */
-	uint64_t max_command_size;	/* lines plus held literals of a command */
+	uint64_t max_literal_size;	/* a literal held in memory */
+	uint64_t max_command_size;	/* lines and literals of a command */
 	uint64_t max_search_read;	/* message bytes one SEARCH may read */
 };
 
@@ -105,7 +105,7 @@ struct imap_session {
 	struct arena *arena;		/* the connection's: parser state */
 	struct arena *cmd_arena;	/* reset after each command */
 	struct imap_parser *parser;
-	uint64_t want;			/* exact bytes the core still sends */
+	uint64_t want;			/* exact bytes still to come */
 	uint8_t *pend;			/* input taken while waiting */
 	size_t pend_len, pend_cap;
 	bool in_cmd;			/* cmd holds a running command */
@@ -126,7 +126,7 @@ struct imap_session {
 	/* selected */
 	struct posta_mailbox *box;
 	bool readonly;
-	bool notified;			/* the watch fired since the refresh */
+	bool notified;			/* watch fired since refresh */
 	bool condstore, qresync;	/* ENABLEd (or CONDSTORE used) */
 	uint32_t exists;		/* EXISTS the client was told */
 	uint32_t recent;		/* RECENT the client was told */

@@ -64,8 +64,8 @@ imap_cmd_id(struct imap_session *s, struct imap_cmd *c)
 		return;
 	}
 	if (!imap_arg_is_nil(c->args)) {
-		if (!imap_arg_get_list(c->args, &it, &count) || count % 2 != 0 ||
-		    count > 60) {
+		if (!imap_arg_get_list(c->args, &it, &count) ||
+		    count % 2 != 0 || count > 60) {
 			imap_cmd_bad(s, "Invalid ID parameters.");
 			return;
 		}

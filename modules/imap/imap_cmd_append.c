@@ -23,7 +23,7 @@ struct imap_append {
 	char *mailbox;
 	uint64_t size, written;
 	int err;			/* the first write error */
-	uint8_t *spill;			/* a chunk larger than one write */
+	uint8_t *spill;			/* chunk over one write */
 	size_t spill_len, spill_off;
 };
 
@@ -76,7 +76,7 @@ begin_cb(void *ctx, int err, struct posta_append *ap)
 	} else {
 		x->ap = ap;
 		imap_parser_stream_literal(s->parser);
-		if (s->cmd.ctx != NULL)		/* synchronizing literal */
+		if (s->cmd.ctx != NULL)	/* a synchronizing literal */
 			imap_puts(s, "+ OK\r\n");
 		imap_cmd_unwait(s);
 	}
@@ -161,7 +161,8 @@ imap_append_literal_needed(struct imap_session *s,
 	r = posta_append_begin(s->user, x->mailbox, &params, begin_cb, s);
 	if (r < 0) {
 		refuse(s, arena_printf(s->cmd_arena, "NO %s",
-		    r == POSTA_ENOTFOUND ? "[TRYCREATE] Mailbox doesn't exist." :
+		    r == POSTA_ENOTFOUND ?
+		    "[TRYCREATE] Mailbox doesn't exist." :
 		    imap_store_error_text(s, r, "append")));
 		return;
 	}

@@ -40,7 +40,8 @@ copyuid(struct imap_session *s, const struct posta_copy_result *res)
 		return NULL;
 	src[0] = dst[0] = '\0';
 	for (i = 1; i <= res->n; i++) {
-		if (i < res->n && res->src_uids[i] == res->src_uids[i - 1] + 1 &&
+		if (i < res->n &&
+		    res->src_uids[i] == res->src_uids[i - 1] + 1 &&
 		    res->dst_uids[i] == res->dst_uids[i - 1] + 1)
 			continue;
 		put_run(src, cap, &ns, res->src_uids[start],
@@ -105,7 +106,8 @@ imap_cmd_copy(struct imap_session *s, struct imap_cmd *c)
 	}
 	c->ctx = x;
 	x->move = c->name[0] == 'M';
-	if (imap_args_count(c->args) != 2 || !imap_arg_get_atom(c->args, &set)) {
+	if (imap_args_count(c->args) != 2 ||
+	    !imap_arg_get_atom(c->args, &set)) {
 		imap_cmd_bad(s, "Expected a message set and a mailbox.");
 		return;
 	}

@@ -1,4 +1,4 @@
-/* imap_cmd_list.c: LIST LSUB with LIST-EXTENDED, LIST-STATUS, CHILDREN, SPECIAL-USE */
+/* imap_cmd_list.c: LIST and LSUB, LIST-EXTENDED, LIST-STATUS, SPECIAL-USE */
 #include "config.h"
 
 #include <stdio.h>

@@ -300,6 +300,6 @@ imap_cmd_status(struct imap_session *s, struct imap_cmd *c)
 	}
 	c->ctx = x;
 	if (x->items & IMAP_STATUS_HIGHESTMODSEQ)
-		s->condstore = true;	/* RFC 7162 3.1: enables CONDSTORE */
+		s->condstore = true;	/* RFC 7162 3.1: enables it */
 	started(s, posta_mailbox_status(s->user, x->name, status_cb, s));
 }

@@ -1,4 +1,4 @@
-/* imap_cmd_select.c: SELECT EXAMINE (CONDSTORE, QRESYNC) CLOSE UNSELECT EXPUNGE */
+/* imap_cmd_select.c: SELECT EXAMINE (QRESYNC) CLOSE UNSELECT EXPUNGE */
 #include "config.h"
 
 #include <stdio.h>

@@ -99,15 +99,14 @@ store_cb(void *ctx, int err, const struct posta_flags_result *res)
 			if (!s->condstore ||
 			    !contains(res->changed, res->n_changed, uid))
 				continue;
-			imap_printf(s, "* %u FETCH (", x->idx[i] + 1);
-			if (s->cmd.uid)
-				imap_printf(s, "UID %u ", uid);
-			imap_printf(s, "MODSEQ (%llu))\r\n",
+			imap_printf(s, "* %u FETCH (UID %u MODSEQ (%llu))\r\n",
+			    x->idx[i] + 1, uid,
 			    (unsigned long long)msgs[x->idx[i]].modseq);
 			continue;
 		}
-		imap_write_fetch_flags(s, x->idx[i] + 1, s->cmd.uid,
-		    s->condstore);
+		/* RFC 7162 3.2: with CONDSTORE on, UID and MODSEQ as well */
+		imap_write_fetch_flags(s, x->idx[i] + 1,
+		    s->cmd.uid || s->condstore, s->condstore);
 	}
 	if (res->n_failed > 0) {
 		char *set = modified_set(s, res);
@@ -142,7 +141,7 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *c)
 	c->ctx = x;
 	memset(&up, 0, sizeof(up));
 	if (imap_args_count(c->args) < 3 || !imap_arg_get_atom(c->args, &set)) {
-		imap_cmd_bad(s, "STORE needs a message set, an item and flags.");
+		imap_cmd_bad(s, "STORE needs a set, an item and flags.");
 		return;
 	}
 	a = c->args->next;

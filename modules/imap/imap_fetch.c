@@ -39,14 +39,14 @@ struct fetch_section {
 	char *label;			/* "BODY[1.HEADER]", "RFC822" */
 	struct imap_section sec;
 	bool seen;			/* sets \Seen (not PEEK) */
-	char **fields;			/* HEADER.FIELDS[.NOT], uppercase */
+	char **fields;			/* HEADER.FIELDS[.NOT] */
 	unsigned int n_fields;
 };
 
 struct fetch_msg {
 	uint32_t idx;			/* view index */
 	uint32_t uid;
-	bool set_seen;			/* \Seen was set for this message */
+	bool set_seen;			/* this FETCH set its \Seen */
 	int err;
 	char *envelope, *bodystructure, *body;
 	uint64_t header_size;
@@ -76,7 +76,7 @@ struct fetch_ctx {
 	uint64_t msg_size;
 	size_t sec_i;
 	uint64_t off, end;		/* range of the section being sent */
-	uint8_t *hbuf;			/* HEADER.FIELDS: the header read */
+	uint8_t *hbuf;			/* HEADER.FIELDS: header read */
 	size_t hlen, hcap;
 	bool collecting;
 	bool head_written;
@@ -316,7 +316,8 @@ parse_modifiers(struct imap_session *s, struct fetch_ctx *x,
 	if (!imap_arg_get_list(a, &p, NULL) || a->next != NULL)
 		return -EINVAL;
 	for (; p != NULL; p = p->next) {
-		if (imap_arg_atom_equals(p, "CHANGEDSINCE") && p->next != NULL) {
+		if (imap_arg_atom_equals(p, "CHANGEDSINCE") &&
+		    p->next != NULL) {
 			p = p->next;
 			if (!imap_arg_get_atom(p, &str) ||
 			    !parse_number(str, &x->changedsince))
@@ -530,7 +531,8 @@ write_head(struct imap_session *s, struct fetch_ctx *x, struct fetch_msg *m)
 	nk = posta_mailbox_keywords(s->box, &names);
 	pm = &msgs[m->idx];
 	imap_printf(s, "* %u FETCH (", m->idx + 1);
-	if (x->attrs & FA_UID) {
+	/* RFC 7162 3.2: a \Seen set here is a flag change like any other */
+	if ((x->attrs & FA_UID) || (m->set_seen && s->condstore)) {
 		imap_printf(s, "UID %u", pm->uid);
 		sep = " ";
 	}
@@ -565,7 +567,7 @@ write_head(struct imap_session *s, struct fetch_ctx *x, struct fetch_msg *m)
 		    "NIL");
 		sep = " ";
 	}
-	if (x->attrs & FA_MODSEQ) {
+	if ((x->attrs & FA_MODSEQ) || (m->set_seen && s->condstore)) {
 		imap_printf(s, "%sMODSEQ (%llu)", sep,
 		    (unsigned long long)pm->modseq);
 		sep = " ";
@@ -760,7 +762,7 @@ open_cb(void *ctx, int err, struct posta_msg_reader *reader, uint64_t size)
 	}
 	x = s->cmd.ctx;
 	if (err < 0) {
-		/* gone since the view was taken: RFC 2180 4.1.2, leave it out */
+		/* gone since the view was taken: left out (RFC 2180 4.1.2) */
 		x->expunged = true;
 		x->batch_pos++;
 		fetch_walk(s);

@@ -1,4 +1,4 @@
-/* imap_list_match.h: LIST/LSUB mailbox patterns with '*' and '%' (RFC 3501 6.3.8) */
+/* imap_list_match.h: LIST/LSUB patterns with '*' and '%' (RFC 3501 6.3.8) */
 #ifndef POSTA_IMAP_LIST_MATCH_H
 #define POSTA_IMAP_LIST_MATCH_H
 

@@ -1,4 +1,4 @@
-/* imap_reply.c: wire forms shared by the commands: strings, names, flags, dates */
+/* imap_reply.c: wire forms the commands share: strings, names, flags, dates */
 #include "config.h"
 
 #include <stdio.h>

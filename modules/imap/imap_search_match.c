@@ -1,4 +1,4 @@
-/* imap_search_match.c: pure text matching for SEARCH: headers, encoded words, dates */
+/* imap_search_match.c: SEARCH text matching: headers, encoded words, dates */
 #include "config.h"
 
 #include <errno.h>
@@ -283,8 +283,9 @@ decode_word(const char *in, size_t len, char *out, size_t *n)
 			latin1 = false;
 		else if (cslen == 8 && util_memcaseeq(cs, "US-ASCII", 8))
 			latin1 = false;
-		else if ((cslen == 10 && util_memcaseeq(cs, "ISO-8859-1", 10)) ||
-		    (cslen == 12 && util_memcaseeq(cs, "WINDOWS-1252", 12)))
+		else if ((cslen == 10 &&
+		    util_memcaseeq(cs, "ISO-8859-1", 10)) || (cslen == 12 &&
+		    util_memcaseeq(cs, "WINDOWS-1252", 12)))
 			latin1 = true;
 		else
 			return 0;

@@ -1,4 +1,4 @@
-/* imap_search_match.h: pure text matching for SEARCH: headers, encoded words, dates */
+/* imap_search_match.h: SEARCH text matching: headers, encoded words, dates */
 #ifndef POSTA_IMAP_SEARCH_MATCH_H
 #define POSTA_IMAP_SEARCH_MATCH_H
 
@@ -21,7 +21,7 @@ struct arena;
 struct imap_substr {
 	uint8_t *needle;		/* lowercase */
 	size_t len;
-	uint8_t *tail;			/* last len - 1 bytes seen, lowercase */
+	uint8_t *tail;			/* last len - 1 bytes seen */
 	size_t tail_len;
 	bool found;
 };

@@ -360,6 +360,7 @@ imap_store_error_text(struct imap_session *s, int err, const char *what)
 	const char *code, *text;
 
 	switch (err) {
+	case -ENOENT:		/* deleted by another session meanwhile */
 	case POSTA_ENOTFOUND:
 		code = "NONEXISTENT";
 		text = "Mailbox doesn't exist";
@@ -409,7 +410,8 @@ imap_store_error_text(struct imap_session *s, int err, const char *what)
 		text = "Temporary failure, try again later";
 		break;
 	}
-	if (s->conn != NULL && err != POSTA_ENOTFOUND && err != POSTA_EEXIST &&
+	if (s->conn != NULL && err != POSTA_ENOTFOUND && err != -ENOENT &&
+	    err != POSTA_EEXIST &&
 	    err != POSTA_ENAME && err != -ENOTEMPTY && err != -EPERM &&
 	    err != -EROFS)
 		posta_conn_log(s->conn, POSTA_LOG_WARN, "imap.store_error",

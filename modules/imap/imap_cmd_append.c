@@ -264,7 +264,8 @@ finish_cb(void *ctx, int err, uint32_t uidvalidity, uint32_t uid)
 	}
 	if (err < 0) {
 		imap_cmd_done(s, "NO %s", err == POSTA_EQUOTA ?
-		    "[TOOBIG] Message too large." :
+		    "[TOOBIG] Message too large." : err == -ENOENT ?
+		    "[TRYCREATE] Mailbox doesn't exist." :
 		    imap_store_error_text(s, err, "append"));
 	} else {
 		/* the new message is announced before the tagged OK */

@@ -67,7 +67,7 @@ copy_cb(void *ctx, int err, const struct posta_copy_result *res)
 		return;
 	x = s->cmd.ctx;
 	if (err < 0) {
-		if (err == POSTA_ENOTFOUND)
+		if (err == POSTA_ENOTFOUND || err == -ENOENT)
 			imap_cmd_done(s, "NO [TRYCREATE] Mailbox doesn't "
 			    "exist.");
 		else

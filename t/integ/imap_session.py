@@ -319,14 +319,32 @@ def test_condstore(c):
     typ, data = c.status("INBOX", "(UIDVALIDITY HIGHESTMODSEQ)")
     m = re.search(rb"UIDVALIDITY (\d+) HIGHESTMODSEQ (\d+)", data[0])
     uidv, hms = int(m.group(1)), int(m.group(2))
+    c.store("1", "+FLAGS", r"($QResync)")
     c.store("2", "+FLAGS", r"(\Deleted)")
     c.expunge()
     c.untagged_responses.clear()
     typ, data = c._simple_command("SELECT", "INBOX",
                                   "(QRESYNC (%d %d 1:10))" % (uidv, hms))
-    van = c.untagged_responses.get("VANISHED", [])
+    van = c.untagged_responses.pop("VANISHED", [])
     t.ok(typ == "OK" and any(b"EARLIER" in x for x in van),
          "SELECT QRESYNC reports VANISHED (EARLIER): %r" % van)
+    fetched = c.untagged_responses.pop("FETCH", [])
+    t.ok(any(b"MODSEQ" in x and b"UID" in x for x in fetched),
+         "SELECT QRESYNC reports changed flags: %r" % fetched)
+    typ, data = c.uid("FETCH", "1:*", "(FLAGS)", "(CHANGEDSINCE 1 VANISHED)")
+    van = c.untagged_responses.pop("VANISHED", [])
+    t.ok(typ == "OK" and van and re.match(rb"\(EARLIER\) [0-9:,]+$",
+                                         van[0]),
+         "UID FETCH (CHANGEDSINCE VANISHED): %r" % van)
+    other = ic.imaps(d)
+    other.select("INBOX")
+    other.store("1", "+FLAGS", r"(\Deleted)")
+    other.expunge()
+    other.logout()
+    c.noop()
+    van = c.untagged_responses.pop("VANISHED", [])
+    t.ok(van and not van[0].startswith(b"(EARLIER)"),
+         "with QRESYNC an expunge is reported as VANISHED: %r" % van)
 
 
 def test_idle(c, d):

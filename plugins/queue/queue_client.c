@@ -414,6 +414,9 @@ qconn_connect_cb(uv_connect_t *req, int status)
 	}
 	posta_log(c->q->host, POSTA_LOG_DEBUG, "queue.connected",
 	    "dest=%s remote=%s", c->dest->key, c->remote);
+	/* pipelined commands go out as separate small writes: without
+	   this, Nagle holds each behind the peer's delayed ACK */
+	uv_tcp_nodelay(&c->tcp, 1);
 	c->st = QC_GREETING;
 	qconn_arm(c, c->q->set->command_timeout_ms);
 	if (uv_read_start((uv_stream_t *)&c->tcp, qconn_alloc_cb,

@@ -1157,6 +1157,12 @@ qsched_run(struct queue *q)
 		if (m->removing || m->deleted || m->bouncing)
 			continue;
 		qspool_env_counts(&m->env, c);
+		if (c[QSPOOL_PENDING] == 0 && c[QSPOOL_FAILED] == 0) {
+			/* all done, e.g. loaded after a crash that came
+			   between the journal and the removal */
+			qmsg_settle(m);
+			continue;
+		}
 		if (c[QSPOOL_FAILED] > 0 && m->jobs == 0) {
 			if (m->bounce_retry <= now)
 				qmsg_settle(m);

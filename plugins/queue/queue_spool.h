@@ -206,7 +206,7 @@ int qspool_env_rewrite(const char *dir, const struct qspool_env *env);
 int qspool_env_load(const char *dir, const char *id, struct qspool_env *env_r,
     const char **error_r);
 
-/* Removes a message: .env, then .msg, then fsyncs q/.  0 or -errno. */
+/* Removes a message: .env, then .msg (no fsync, see there).  0/-errno. */
 int qspool_remove(const char *dir, const char *id);
 
 /* Moves a message's files into corrupt/ (an unreadable envelope). */

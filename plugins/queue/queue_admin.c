@@ -86,8 +86,12 @@ qadmin_list(const char *dir)
 	int r;
 
 	r = qspool_scan(dir, &ids, &n);
+	if (r == -ENOENT) {
+		printf("0 messages\n");	/* postad never ran a queue */
+		return 0;
+	}
 	if (r < 0)
-		return r == -ENOENT ? 0 : qadmin_sys(dir, r);
+		return qadmin_sys(dir, r);
 	for (i = 0; i < n; i++) {
 		struct qspool_env env;
 		const char *why;

@@ -2,11 +2,11 @@
 import email
 import email.policy
 import os
-import time
+import subprocess
 
 from posta import Postad
-from queue_util import (T_A, T_MX, DNSServer, SMTPSink, admin_queue,
-                        free_port_on, logged, queue_block,
+from queue_util import (POSTA_BIN, T_A, T_MX, DNSServer, SMTPSink,
+                        admin_queue, free_port_on, logged, queue_block,
                         server_tls_context, spool_ids, submit, wait_for)
 import pop3_util
 from tap import TAP
@@ -209,6 +209,10 @@ def test_admin():
     t.eq(rc, 0, "queue list runs")
     t.contains(out, qid, "queue list shows the deferred message")
     t.contains(out, "deferred  f@down.example", "and its recipient state")
+    r = subprocess.run([POSTA_BIN, "--state-dir", d.state, "queue",
+                        "list"], capture_output=True, text=True, timeout=60)
+    t.ok(r.returncode == 0 and qid in r.stdout,
+         "posta queue list (the admin command) shows it too")
     rc, out, err = admin_queue(d, "show", qid)
     t.eq(rc, 0, "queue show runs")
     t.contains(out, "Subject: stuck", "queue show prints the header")

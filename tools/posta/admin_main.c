@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "arena.h"
 #include "conf.h"
+#include "queue_admin.h"
 
 static const char usage_text[] =
 "usage: posta [--state-dir DIR] [--config FILE] COMMAND ...\n"
@@ -35,6 +36,8 @@ static const char usage_text[] =
 "  catch-all set DOMAIN TARGET\n"
 "  catch-all unset DOMAIN\n"
 "  catch-all list\n"
+"  queue list | show ID | flush [ID] | delete ID\n"
+"  queue submit --from ADDRESS --to ADDRESS... < MESSAGE\n"
 "\n"
 "Exit status: 0 success, 1 usage error, 2 data error (unknown, duplicate,\n"
 "invalid or refused), 3 database or system error.  See posta(8).\n";
@@ -336,6 +339,13 @@ read_config(struct admin *ad, struct arena *a, const char *path,
 	return ADMIN_OK;
 }
 
+/* The outbound queue's commands live with the queue (plugins/queue). */
+static int
+admin_queue_main(struct admin *ad, int argc, char **argv)
+{
+	return queue_admin_main(ad->state_dir, argc, argv);
+}
+
 static const struct {
 	const char *name;
 	int (*run)(struct admin *, int, char **);
@@ -345,6 +355,7 @@ static const struct {
 	{ "user", admin_user_main },
 	{ "alias", admin_alias_main },
 	{ "catch-all", admin_catchall_main },
+	{ "queue", admin_queue_main },
 };
 
 int

@@ -15,10 +15,14 @@
  * dates, numbers), with the keys that need its text counting as "maybe".
  * Only a message still undecided is read: its header for header keys,
  * the whole message for BODY and TEXT, streamed in ranges, never held
- * whole.
+ * whole.  For BODY and TEXT the raw bytes are searched, and also the text
+ * parts decoded (base64, quoted-printable, Latin-1 to UTF-8) and the
+ * header's encoded words, so a word is found however the sender's
+ * program wrote it; the part table comes from posta_mailbox_fetch_meta().
  */
 
 #define HEADER_MAX	(256u * 1024)
+#define PART_HEADER_MAX	(16u * 1024)
 
 enum tri {
 	T_NO = 0,
@@ -28,7 +32,8 @@ enum tri {
 
 struct content_key {
 	const struct imap_search_key *key;
-	struct imap_substr sub;		/* BODY, TEXT */
+	struct imap_substr sub;		/* BODY, TEXT: the raw bytes */
+	struct imap_substr dsub;	/* ... and the decoded text */
 	const char *field;		/* header keys: the field name */
 	const char *value;		/* decoded value searched for */
 	size_t value_len;
@@ -54,6 +59,16 @@ struct search_ctx {
 	uint8_t *hbuf;
 	size_t hlen;
 	struct arena *msg_arena;	/* decoded header values */
+
+	/* decoding: the leaf parts of the message being read */
+	struct posta_mime_part *parts;
+	size_t n_parts, cap_parts, leaf;
+	uint8_t *phdr;			/* the current leaf's MIME header */
+	size_t phdr_len;
+	bool dec_started, decoding;
+	struct imap_body_decoder dec;
+	uint8_t *dbuf;			/* decoder output */
+	bool has_text;			/* TEXT keys: decode header words */
 };
 
 static void search_next(struct imap_session *s);
@@ -66,6 +81,12 @@ search_cleanup(void *ctx)
 	posta_msg_close(&x->reader);
 	free(x->hbuf);
 	x->hbuf = NULL;
+	free(x->parts);
+	x->parts = NULL;
+	free(x->phdr);
+	x->phdr = NULL;
+	free(x->dbuf);
+	x->dbuf = NULL;
 	arena_free(&x->msg_arena);
 }
 
@@ -252,6 +273,24 @@ field_cb(void *ctx, const char *name, size_t name_len, const char *value,
 	char *decoded = NULL;
 	size_t i;
 
+	if (x->has_text) {
+		decoded = imap_decode_words(x->msg_arena, value, value_len);
+		if (decoded == NULL)
+			return -ENOMEM;
+		for (i = 0; i < x->n_ckeys; i++) {
+			struct content_key *ck = &x->ckeys[i];
+
+			if (ck->key->type != IMAP_SEARCH_TEXT)
+				continue;
+			imap_substr_feed(&ck->dsub, (const uint8_t *)name,
+			    name_len);
+			imap_substr_feed(&ck->dsub, (const uint8_t *)": ", 2);
+			imap_substr_feed(&ck->dsub, (const uint8_t *)decoded,
+			    strlen(decoded));
+			imap_substr_feed(&ck->dsub, (const uint8_t *)"\n", 1);
+		}
+	}
+
 	for (i = 0; i < x->n_ckeys; i++) {
 		struct content_key *ck = &x->ckeys[i];
 		const struct imap_search_key *k = ck->key;
@@ -303,9 +342,71 @@ all_found(const struct search_ctx *x)
 
 	for (i = 0; i < x->n_ckeys; i++)
 		if (x->ckeys[i].field == NULL && !x->ckeys[i].result &&
-		    !x->ckeys[i].sub.found)
+		    !x->ckeys[i].sub.found && !x->ckeys[i].dsub.found)
 			return false;
 	return true;
+}
+
+static void
+feed_decoded(struct search_ctx *x, const uint8_t *data, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < x->n_ckeys; i++)
+		if (x->ckeys[i].field == NULL)
+			imap_substr_feed(&x->ckeys[i].dsub, data, len);
+}
+
+/*
+ * The bytes [base, base + len) of the message: collects each leaf part's
+ * MIME header and decodes its body when it is encoded text.
+ */
+static void
+decode_chunk(struct search_ctx *x, uint64_t base, const uint8_t *data,
+    size_t len)
+{
+	uint64_t end = base + len;
+
+	while (x->leaf < x->n_parts) {
+		const struct posta_mime_part *p = &x->parts[x->leaf];
+		uint64_t hs = p->header_off, he = hs + p->header_len;
+		uint64_t bs = p->body_off, be = bs + p->body_len;
+		uint64_t lo, hi;
+
+		lo = hs > base ? hs : base;
+		hi = he < end ? he : end;
+		if (lo < hi && x->phdr_len < PART_HEADER_MAX) {
+			size_t n = (size_t)(hi - lo);
+
+			if (n > PART_HEADER_MAX - x->phdr_len)
+				n = PART_HEADER_MAX - x->phdr_len;
+			memcpy(x->phdr + x->phdr_len, data + (lo - base), n);
+			x->phdr_len += n;
+		}
+		lo = bs > base ? bs : base;
+		hi = be < end ? be : end;
+		if (lo < hi || (be <= end && bs >= base)) {
+			if (!x->dec_started) {
+				struct imap_mime_info info;
+
+				imap_mime_info(x->phdr, x->phdr_len, &info);
+				x->decoding = info.is_text &&
+				    (info.cte != IMAP_CTE_IDENTITY ||
+				    info.latin1);
+				imap_body_decoder_init(&x->dec, &info);
+				x->dec_started = true;
+			}
+			if (x->decoding && lo < hi)
+				feed_decoded(x, x->dbuf, imap_body_decode(
+				    &x->dec, data + (lo - base),
+				    (size_t)(hi - lo), x->dbuf));
+		}
+		if (be > end)
+			break;
+		x->leaf++;
+		x->phdr_len = 0;
+		x->dec_started = x->decoding = false;
+	}
 }
 
 static void
@@ -351,6 +452,8 @@ take_chunk(struct imap_session *s, struct search_ctx *x, const uint8_t *data,
 	}
 	if (j < len)
 		feed_text(x, data + j, len - j, true);
+	if (x->n_parts > 0)
+		decode_chunk(x, x->off - len, data, len);
 	return x->header_done && (!x->need_body || all_found(x));
 }
 
@@ -363,7 +466,8 @@ message_done(struct imap_session *s, struct search_ctx *x)
 	posta_msg_close(&x->reader);
 	for (i = 0; i < x->n_ckeys; i++)
 		if (x->ckeys[i].field == NULL)
-			x->ckeys[i].result = x->ckeys[i].sub.found;
+			x->ckeys[i].result = x->ckeys[i].sub.found ||
+			    x->ckeys[i].dsub.found;
 	posta_mailbox_messages(s->box, &msgs);
 	if (eval(s, x, x->search->root, x->pos, true) == T_YES) {
 		x->hits[x->n_hits++] = (uint32_t)x->pos;
@@ -375,6 +479,8 @@ message_done(struct imap_session *s, struct search_ctx *x)
 }
 
 static void read_cb(void *ctx, int err, const uint8_t *data, size_t len);
+static void open_cb(void *ctx, int err, struct posta_msg_reader *reader,
+    uint64_t size);
 
 static void
 read_more(struct imap_session *s, struct search_ctx *x)
@@ -455,8 +561,57 @@ open_cb(void *ctx, int err, struct posta_msg_reader *reader, uint64_t size)
 		x->ckeys[i].result = false;
 		x->ckeys[i].date_seen = false;
 		imap_substr_reset(&x->ckeys[i].sub);
+		imap_substr_reset(&x->ckeys[i].dsub);
 	}
+	x->leaf = 0;
+	x->phdr_len = 0;
+	x->dec_started = x->decoding = false;
 	read_more(s, x);
+	imap_cb_leave(s);
+}
+
+static void
+parts_cb(void *ctx, int err, const struct posta_msg_meta *metas, size_t n)
+{
+	struct imap_session *s = ctx;
+	struct search_ctx *x;
+	const struct posta_msg *msgs;
+	size_t i;
+
+	if (imap_cb_enter(s))
+		return;
+	x = s->cmd.ctx;
+	x->n_parts = 0;
+	if (err == 0 && n == 1 && metas[0].err == 0) {
+		const struct posta_msg_meta *m = &metas[0];
+
+		if (m->n_parts > x->cap_parts) {
+			struct posta_mime_part *np = realloc(x->parts,
+			    m->n_parts * sizeof(*np));
+
+			if (np != NULL) {
+				x->parts = np;
+				x->cap_parts = m->n_parts;
+			}
+		}
+		for (i = 0; i < m->n_parts && i < x->cap_parts; i++) {
+			const struct posta_mime_part *p = &m->parts[i];
+
+			/* leaves only; section pointers are not kept */
+			if (p->flags & (POSTA_PART_MULTIPART |
+			    POSTA_PART_MESSAGE) || p->section[0] == '\0')
+				continue;
+			x->parts[x->n_parts] = *p;
+			x->parts[x->n_parts++].section = NULL;
+		}
+	}
+	posta_mailbox_messages(s->box, &msgs);
+	if (posta_msg_open(s->box, msgs[x->pos].uid, open_cb, s) == 0) {
+		imap_ref(s);
+	} else {
+		x->pos++;
+		search_next(s);
+	}
 	imap_cb_leave(s);
 }
 
@@ -575,8 +730,16 @@ search_next(struct imap_session *s)
 				    "much mail, narrow it down.");
 				return;
 			}
-			if (posta_msg_open(s->box, msgs[x->pos].uid, open_cb,
-			    s) == 0) {
+			if (x->need_body) {
+				/* the part table first, for decoding */
+				if (posta_mailbox_fetch_meta(s->box,
+				    &msgs[x->pos].uid, 1, POSTA_META_PARTS,
+				    parts_cb, s) == 0) {
+					imap_ref(s);
+					return;
+				}
+			} else if (posta_msg_open(s->box, msgs[x->pos].uid,
+			    open_cb, s) == 0) {
 				imap_ref(s);
 				return;
 			}
@@ -635,8 +798,15 @@ prepare(struct imap_session *s, struct search_ctx *x,
 			if (k->type == IMAP_SEARCH_BODY ||
 			    k->type == IMAP_SEARCH_TEXT) {
 				x->need_body = true;
-				return imap_substr_init(s->cmd_arena, &ck->sub,
+				if (k->type == IMAP_SEARCH_TEXT)
+					x->has_text = true;
+				r = imap_substr_init(s->cmd_arena, &ck->sub,
 				    k->u.str.value, k->u.str.len);
+				if (r == 0)
+					r = imap_substr_init(s->cmd_arena,
+					    &ck->dsub, k->u.str.value,
+					    k->u.str.len);
+				return r;
 			}
 			ck->field = k->type == IMAP_SEARCH_HEADER ?
 			    k->u.str.field : field_of(k->type);
@@ -703,6 +873,12 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *c)
 		}
 		if (prepare(s, x, x->search->root, &n_content) < 0)
 			goto nomem;
+		if (x->need_body) {
+			x->phdr = malloc(PART_HEADER_MAX);
+			x->dbuf = malloc(2 * POSTA_STORE_READ_MAX + 8);
+			if (x->phdr == NULL || x->dbuf == NULL)
+				goto nomem;
+		}
 	}
 	{
 		const struct posta_msg *msgs;

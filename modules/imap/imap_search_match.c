@@ -426,3 +426,146 @@ imap_rfc5322_date(const char *v, int64_t *days_r)
 	*days_r = imap_days_from_civil(year, month, day);
 	return 0;
 }
+
+/* ---- MIME body decoding ---- */
+
+/* The value of a header field (not unfolded beyond what we need). */
+static bool
+field_is(const uint8_t *line, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+
+	return len > n && line[n] == ':' && util_memcaseeq(line, name, n);
+}
+
+static bool
+value_has(const uint8_t *v, size_t len, const char *word)
+{
+	return imap_contains_nocase((const char *)v, len, word, strlen(word));
+}
+
+void
+imap_mime_info(const uint8_t *hdr, size_t len, struct imap_mime_info *info)
+{
+	size_t pos = 0;
+
+	info->cte = IMAP_CTE_IDENTITY;
+	info->is_text = true;		/* RFC 2045 5.2: text/plain by default */
+	info->latin1 = false;
+	while (pos < len) {
+		size_t start = pos, end;
+		const uint8_t *lf;
+
+		if (hdr[pos] == '\r' || hdr[pos] == '\n')
+			break;
+		/* one field with its continuation lines */
+		end = pos;
+		for (;;) {
+			lf = memchr(hdr + end, '\n', len - end);
+			end = lf != NULL ? (size_t)(lf - hdr) + 1 : len;
+			if (end >= len || (hdr[end] != ' ' && hdr[end] != '\t'))
+				break;
+		}
+		pos = end;
+		if (field_is(hdr + start, end - start,
+		    "Content-Transfer-Encoding")) {
+			const uint8_t *v = hdr + start + 26;
+			size_t vlen = end - start - 26;
+
+			if (value_has(v, vlen, "base64"))
+				info->cte = IMAP_CTE_BASE64;
+			else if (value_has(v, vlen, "quoted-printable"))
+				info->cte = IMAP_CTE_QP;
+		} else if (field_is(hdr + start, end - start,
+		    "Content-Type")) {
+			const uint8_t *v = hdr + start + 13;
+			size_t vlen = end - start - 13, i = 0;
+
+			while (i < vlen && (v[i] == ' ' || v[i] == '\t'))
+				i++;
+			info->is_text = vlen - i >= 5 &&
+			    util_memcaseeq(v + i, "text/", 5);
+			info->latin1 = value_has(v, vlen, "iso-8859-1") ||
+			    value_has(v, vlen, "windows-1252") ||
+			    value_has(v, vlen, "latin1");
+		}
+	}
+}
+
+void
+imap_body_decoder_init(struct imap_body_decoder *d,
+    const struct imap_mime_info *info)
+{
+	memset(d, 0, sizeof(*d));
+	d->cte = info->cte;
+	d->latin1 = info->latin1;
+}
+
+static size_t
+emit(const struct imap_body_decoder *d, uint8_t *out, size_t n, uint8_t b)
+{
+	size_t k = n;
+
+	put_byte((char *)out, &k, b, d->latin1);
+	return k;
+}
+
+size_t
+imap_body_decode(struct imap_body_decoder *d, const uint8_t *in, size_t len,
+    uint8_t *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < len; i++) {
+		uint8_t c = in[i];
+
+		if (d->cte == IMAP_CTE_BASE64) {
+			int v = b64val((char)c);
+
+			if (v < 0)
+				continue;	/* line ends, padding */
+			d->acc = (d->acc << 6) | (uint32_t)v;
+			d->bits += 6;
+			if (d->bits >= 8) {
+				d->bits -= 8;
+				n = emit(d, out, n, (uint8_t)(d->acc >>
+				    d->bits));
+				d->acc &= (1u << d->bits) - 1;
+			}
+		} else if (d->cte == IMAP_CTE_QP) {
+			if (d->qp_len == 0 && c != '=') {
+				n = emit(d, out, n, c);
+				continue;
+			}
+			d->qp[d->qp_len++] = c;
+			if (d->qp_len < 3)
+				continue;
+			d->qp_len = 0;
+			if (hexval((char)d->qp[1]) >= 0 &&
+			    hexval((char)d->qp[2]) >= 0) {
+				n = emit(d, out, n, (uint8_t)(
+				    hexval((char)d->qp[1]) * 16 +
+				    hexval((char)d->qp[2])));
+			} else if (d->qp[1] == '\r' && d->qp[2] == '\n') {
+				continue;	/* soft line break */
+			} else if (d->qp[1] == '\n') {
+				/* bare LF soft break: the next char is data */
+				if (d->qp[2] == '=')
+					d->qp[d->qp_len++] = '=';
+				else
+					n = emit(d, out, n, d->qp[2]);
+			} else {
+				/* not an escape: the bytes as they were */
+				n = emit(d, out, n, d->qp[0]);
+				n = emit(d, out, n, d->qp[1]);
+				if (d->qp[2] == '=')
+					d->qp[d->qp_len++] = '=';
+				else
+					n = emit(d, out, n, d->qp[2]);
+			}
+		} else {
+			n = emit(d, out, n, c);
+		}
+	}
+	return n;
+}

@@ -66,6 +66,45 @@ char *imap_decode_words(struct arena *a, const char *in, size_t len);
  */
 int imap_rfc5322_date(const char *value, int64_t *days_r);
 
+/*
+ * Body decoding for BODY and TEXT, so that a word in a base64 or
+ * quoted-printable text part, or in Latin-1, is found as UTF-8.
+ */
+enum imap_cte {
+	IMAP_CTE_IDENTITY = 0,		/* 7bit, 8bit, binary, absent */
+	IMAP_CTE_BASE64,
+	IMAP_CTE_QP,
+};
+
+struct imap_mime_info {
+	enum imap_cte cte;
+	bool is_text;			/* text/... (or no Content-Type) */
+	bool latin1;			/* charset ISO-8859-1/Windows-1252 */
+};
+
+/* Reads Content-Type and Content-Transfer-Encoding of a MIME header. */
+void imap_mime_info(const uint8_t *hdr, size_t len,
+    struct imap_mime_info *info_r);
+
+/* Streaming decoder; input may be cut anywhere. */
+struct imap_body_decoder {
+	enum imap_cte cte;
+	bool latin1;
+	uint32_t acc;			/* base64 bits not yet out */
+	int bits;
+	uint8_t qp[3];			/* "=X" waiting for its next char */
+	size_t qp_len;
+};
+
+void imap_body_decoder_init(struct imap_body_decoder *d,
+    const struct imap_mime_info *info);
+/*
+ * Decodes in; out must hold 2 * len + 6 bytes (Latin-1 doubles, held
+ * back QP bytes come out later).  Returns the bytes written.
+ */
+size_t imap_body_decode(struct imap_body_decoder *d, const uint8_t *in,
+    size_t len, uint8_t *out);
+
 /* Days since 1970-01-01 of a civil date (proleptic Gregorian). */
 int64_t imap_days_from_civil(int y, unsigned m, unsigned d);
 

@@ -292,6 +292,38 @@ def test_copy_move_expunge(c):
     ok(c.delete("Kept"), "DELETE Kept")
 
 
+def test_search_decoding(c):
+    ok(c.create("Enc"), "CREATE Enc")
+    b64 = (b"From: x@example.org\r\nSubject: =?UTF-8?B?w6l0w6kgY2hhdWQ=?=\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Transfer-Encoding: base64\r\n\r\n"
+           b"SGVsbG8gZnJvbSBiYXNlNjQsIHpvcmtpbmcgdG9kYXku\r\n")
+    qp = (b"From: y@example.org\r\nSubject: plain\r\nMIME-Version: 1.0\r\n"
+          b"Content-Type: multipart/alternative; boundary=Q\r\n\r\n"
+          b"--Q\r\nContent-Type: text/plain; charset=iso-8859-1\r\n"
+          b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+          b"Un caf=E9 tr=E8s =\r\nnoir.\r\n--Q--\r\n")
+    for m in (b64, qp):
+        c.append("Enc", None, None, m)
+    r = ic.raw_tls(d)
+    r.run("SELECT Enc")
+    for key, text, want in (
+            ("BODY", b"zorking", "1"), ("TEXT", b"ZORKING", "1"),
+            ("BODY", b"tr\xc3\xa8s noir", "2"),
+            ("TEXT", b"\xc3\xa9t\xc3\xa9 chaud", "1"),
+            ("SUBJECT", b"\xc3\xa9t\xc3\xa9", "1"),
+            ("BODY", b"SGVsbG8", "1"), ("BODY", b"caf\xc3\xa9", "2")):
+        tag = r.tag()
+        r.send(b"%s SEARCH CHARSET UTF-8 %s {%d+}\r\n%s\r\n" % (
+            tag.encode(), key.encode(), len(text), text))
+        untagged, tagged = r.until_tagged(tag)
+        t.eq((tagged.split()[1], untagged),
+             ("OK", ["* SEARCH " + want]),
+             "decoded SEARCH %s %r" % (key, text))
+    r.close()
+    ok(c.delete("Enc"), "DELETE Enc")
+
+
 def test_condstore(c):
     c.unselect()
     typ, data = c.enable("CONDSTORE QRESYNC")
@@ -377,6 +409,7 @@ def main():
     t.run(lambda: test_append_fetch(c), "append and fetch")
     t.run(lambda: test_store_search(c), "store and search")
     t.run(lambda: test_copy_move_expunge(c), "copy, move, expunge")
+    t.run(lambda: test_search_decoding(c), "search decoding")
     t.run(lambda: test_idle(c, d), "idle")
     t.run(lambda: test_condstore(c), "condstore")
     t.eq(c.logout()[0], "BYE", "LOGOUT")

@@ -208,6 +208,50 @@ test_dates(void **state)
 	assert_int_equal(imap_rfc5322_date("3 Jan", &d), -EINVAL);
 }
 
+static void
+decode_all_splits(const char *hdr, const char *body, const char *want)
+{
+	struct imap_mime_info info;
+	struct imap_body_decoder d;
+	uint8_t out[1024];
+	size_t len = strlen(body), cut, n;
+
+	imap_mime_info((const uint8_t *)hdr, strlen(hdr), &info);
+	for (cut = 0; cut <= len; cut++) {
+		imap_body_decoder_init(&d, &info);
+		n = imap_body_decode(&d, (const uint8_t *)body, cut, out);
+		n += imap_body_decode(&d, (const uint8_t *)body + cut,
+		    len - cut, out + n);
+		out[n] = '\0';
+		assert_string_equal((char *)out, want);
+	}
+}
+
+static void
+test_body_decoding(void **state)
+{
+	static const char png[] = "Content-Type: image/png\r\n"
+	    "Content-Transfer-Encoding: BASE64\r\n\r\n";
+	struct imap_mime_info info;
+
+	(void)state;
+	imap_mime_info((const uint8_t *)"Subject: x\r\n\r\n", 15, &info);
+	assert_int_equal(info.cte, IMAP_CTE_IDENTITY);
+	assert_true(info.is_text);
+	imap_mime_info((const uint8_t *)png, strlen(png), &info);
+	assert_int_equal(info.cte, IMAP_CTE_BASE64);
+	assert_false(info.is_text);
+	decode_all_splits("Content-Transfer-Encoding: base64\r\n",
+	    "aGVs\r\nbG8g\r\nd29y\r\nbGQ=\r\n", "hello world");
+	decode_all_splits("Content-Type: text/plain;\r\n charset=\"ISO-8859-1\""
+	    "\r\nContent-Transfer-Encoding: quoted-printable\r\n",
+	    "caf=E9 =\r\nnoir =3D x=\r\n", "caf\xc3\xa9 noir = x");
+	decode_all_splits("Content-Transfer-Encoding: quoted-printable\r\n",
+	    "a=ZZb =\ncd", "a=ZZb cd");
+	decode_all_splits("Content-Type: text/plain; charset=utf-8\r\n",
+	    "plain \xc3\xa9", "plain \xc3\xa9");
+}
+
 int
 main(void)
 {
@@ -219,6 +263,7 @@ main(void)
 		cmocka_unit_test(test_header_fields),
 		cmocka_unit_test(test_decode_words),
 		cmocka_unit_test(test_dates),
+		cmocka_unit_test(test_body_decoding),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -114,6 +114,8 @@ class Postad:
         return cmd
 
     def start(self, timeout=20):
+        # a restarted postad appends; only its own lines count for stop()
+        self.log_start = len(self.log())
         self.logf = open(self.logpath, "ab")
         self.proc = subprocess.Popen(self.command(), stdout=self.logf,
                                      stderr=self.logf,
@@ -175,7 +177,8 @@ class Postad:
         if self.proc.poll() is None:
             # a test may have stopped it already: a second signal after
             # the loop ended would kill it with the default action
-            if "event=postad.stopping" not in self.log():
+            if "event=postad.stopping" not in \
+                    self.log()[getattr(self, "log_start", 0):]:
                 self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout)

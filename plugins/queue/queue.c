@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,19 @@ int64_t
 queue_now(void)
 {
 	return (int64_t)time(NULL);
+}
+
+void
+queue_log(const struct queue *q, enum posta_log_level level,
+    const char *event, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (q->host_gone)
+		return;
+	va_start(ap, fmt);
+	POSTA_API(q->host)->logv(q->host, level, event, fmt, ap);
+	va_end(ap);
 }
 
 const char *
@@ -223,7 +237,7 @@ qsub_open_cb(uv_fs_t *req)
 		posta_queue_begin_cb *cb = msg->begin_cb;
 		void *ctx = msg->ctx;
 
-		posta_log(msg->q->host, POSTA_LOG_ERROR, "queue.spool_failed",
+		queue_log(msg->q, POSTA_LOG_ERROR, "queue.spool_failed",
 		    "op=open error=\"%s\"", uv_strerror((int)r));
 		qsub_free(msg);
 		cb(ctx, POSTA_ETEMP, NULL);
@@ -253,7 +267,7 @@ qsub_begin(void *state, const struct posta_queue_envelope *e,
 		    e->rcpts[i].address[0] == '\0')
 			return -EINVAL;
 	if (q->n_msgs + q->n_submitting >= (size_t)q->set->max_messages) {
-		posta_log(q->host, POSTA_LOG_WARN, "queue.full",
+		queue_log(q, POSTA_LOG_WARN, "queue.full",
 		    "messages=%zu max=%lld", q->n_msgs,
 		    (long long)q->set->max_messages);
 		return POSTA_ETEMP;
@@ -361,7 +375,7 @@ qsub_write_cb(uv_fs_t *req)
 	}
 	if (r <= 0 || msg->woff < msg->wlen) {
 		msg->failed = true;
-		posta_log(msg->q->host, POSTA_LOG_ERROR, "queue.spool_failed",
+		queue_log(msg->q, POSTA_LOG_ERROR, "queue.spool_failed",
 		    "id=%s op=write error=\"%s\"", msg->env.id, r < 0 ?
 		    uv_strerror((int)r) : "short write");
 		msg->write_cb(msg->ctx, POSTA_ETEMP);
@@ -426,7 +440,7 @@ qsub_commit_after(uv_work_t *req, int status)
 		return;
 	}
 	if (err < 0) {
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.spool_failed",
+		queue_log(q, POSTA_LOG_ERROR, "queue.spool_failed",
 		    "id=%s op=commit error=\"%s\"", msg->env.id,
 		    posta_strerror(err));
 		qsub_free(msg);
@@ -434,7 +448,7 @@ qsub_commit_after(uv_work_t *req, int status)
 		return;
 	}
 	memcpy(id, msg->env.id, sizeof(id));
-	posta_log(q->host, POSTA_LOG_INFO, "queue.queued", "id=%s from=%s "
+	queue_log(q, POSTA_LOG_INFO, "queue.queued", "id=%s from=%s "
 	    "rcpts=%zu size=%llu client=%s auth=%s", id,
 	    queue_q(q, msg->env.sender[0] != '\0' ? msg->env.sender : "<>",
 	    b1, sizeof(b1)), msg->env.n_rcpts,
@@ -446,7 +460,7 @@ qsub_commit_after(uv_work_t *req, int status)
 	if (m != NULL)
 		qsched_message_added(q, m);
 	else
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.load_failed",
+		queue_log(q, POSTA_LOG_ERROR, "queue.load_failed",
 		    "id=%s error=\"out of memory; delivered after a "
 		    "restart\"", id);
 	qsub_free(msg);
@@ -547,11 +561,11 @@ qload_after_cb(uv_work_t *req, int status)
 	size_t i, added = 0;
 
 	if (w->err < 0 || status < 0)
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.scan_failed",
+		queue_log(q, POSTA_LOG_ERROR, "queue.scan_failed",
 		    "dir=%s error=\"%s\"", q->dir, posta_strerror(w->err < 0 ?
 		    w->err : status));
 	if (w->n_corrupt > 0)
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.corrupt",
+		queue_log(q, POSTA_LOG_ERROR, "queue.corrupt",
 		    "dir=%s/corrupt messages=%zu", q->dir, w->n_corrupt);
 	for (i = 0; i < w->n; i++) {
 		struct qmsg *m;
@@ -567,7 +581,7 @@ qload_after_cb(uv_work_t *req, int status)
 	}
 	free(w->envs);
 	if (!q->stopping) {
-		posta_log(q->host, POSTA_LOG_INFO, w->startup ?
+		queue_log(q, POSTA_LOG_INFO, w->startup ?
 		    "queue.loaded" : "queue.rescanned", "messages=%zu "
 		    "added=%zu", q->n_msgs, added);
 		if (w->startup) {
@@ -640,7 +654,7 @@ qctl_after_cb(uv_work_t *req, int status)
 	free(w->reqs);
 	free(w);
 	if (rescan && !q->stopping && queue_load(q, false) < 0)
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.scan_failed",
+		queue_log(q, POSTA_LOG_ERROR, "queue.scan_failed",
 		    "dir=%s error=\"cannot start a rescan\"", q->dir);
 	if (q->ctl_again && !q->stopping) {
 		q->ctl_again = false;
@@ -902,7 +916,7 @@ queue_deinit(void *state)
 	struct queue *q = state;
 	struct posta_queue_msg *msg;
 
-	posta_log(q->host, POSTA_LOG_INFO, "queue.stopping", "messages=%zu "
+	queue_log(q, POSTA_LOG_INFO, "queue.stopping", "messages=%zu "
 	    "delivered=%llu deferred=%llu failed=%llu bounces=%llu",
 	    q->n_msgs, (unsigned long long)q->n_delivered,
 	    (unsigned long long)q->n_deferred,
@@ -920,6 +934,7 @@ queue_deinit(void *state)
 	}
 	qsched_stop(q);
 	uv_close((uv_handle_t *)&q->ctl_watch, queue_ctl_closed);
+	q->host_gone = true;
 	queue_unref(q);
 }
 

@@ -368,7 +368,7 @@ qconn_fail(struct qconn *c, const char *status, bool dead, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(c->err_diag, sizeof(c->err_diag), fmt, ap);
 	va_end(ap);
-	posta_log(c->q->host, POSTA_LOG_INFO, "queue.conn_failed",
+	queue_log(c->q, POSTA_LOG_INFO, "queue.conn_failed",
 	    "dest=%s remote=%s status=%s why=\"%s\"", c->dest != NULL ?
 	    c->dest->key : "-", c->remote, status, c->err_diag);
 	if (c->job != NULL || c->ready_once || !dead) {
@@ -412,7 +412,7 @@ qconn_connect_cb(uv_connect_t *req, int status)
 		    uv_strerror(status));
 		return;
 	}
-	posta_log(c->q->host, POSTA_LOG_DEBUG, "queue.connected",
+	queue_log(c->q, POSTA_LOG_DEBUG, "queue.connected",
 	    "dest=%s remote=%s", c->dest->key, c->remote);
 	/* pipelined commands go out as separate small writes: without
 	   this, Nagle holds each behind the peer's delayed ACK */
@@ -490,8 +490,13 @@ qconn_start(struct qdest *d)
 {
 	struct queue *q = d->q;
 	struct qconn *c;
+	size_t i;
 
-	if (d->n_targets == 0)
+	/* a connection that could only fail would report back at once */
+	for (i = 0; i < d->n_targets && i < 64; i++)
+		if (!(d->dead & ((uint64_t)1 << i)))
+			break;
+	if (i == d->n_targets || i == 64)
 		return -ENOENT;
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -677,7 +682,7 @@ qconn_tls_step(struct qconn *c)
 		const char *cipher = gnutls_cipher_get_name(
 		    gnutls_cipher_get(c->tls));
 
-		posta_log(c->q->host, POSTA_LOG_INFO, "queue.tls",
+		queue_log(c->q, POSTA_LOG_INFO, "queue.tls",
 		    "remote=%s version=%s cipher=%s", c->remote,
 		    ver != NULL ? ver : "-", cipher != NULL ? cipher : "-");
 	}
@@ -842,7 +847,7 @@ qconn_open_cb(uv_fs_t *req)
 		return;
 	}
 	if (r < 0) {
-		posta_log(c->q->host, POSTA_LOG_ERROR, "queue.spool_failed",
+		queue_log(c->q, POSTA_LOG_ERROR, "queue.spool_failed",
 		    "id=%s op=open error=\"%s\"", c->job->msg->env.id,
 		    uv_strerror((int)r));
 		qjob_result_all(c->job, 'T', "4.3.0", NULL,
@@ -1057,7 +1062,7 @@ qconn_reply(struct qconn *c, const struct qwire_reply *r)
 	char sum[600];
 
 	qwire_reply_summary(r, sum, sizeof(sum));
-	posta_log(c->q->host, POSTA_LOG_DEBUG, "queue.reply", "remote=%s "
+	queue_log(c->q, POSTA_LOG_DEBUG, "queue.reply", "remote=%s "
 	    "state=%s reply=\"%.200s\"", c->remote,
 	    qconn_state_names[c->st], sum);
 	switch (c->st) {

@@ -106,6 +106,7 @@ struct queue {
 	size_t n_jobs;				/* jobs in flight or waiting */
 	unsigned refs;				/* handles and work in flight */
 	bool stopping;
+	bool host_gone;				/* deinit returned */
 	bool loaded;				/* startup scan done */
 	struct posta_queue_msg *submissions;	/* begun, not yet done */
 	/* ids committed or being committed, not yet in msgs */
@@ -176,6 +177,7 @@ struct qdest {
 	size_t n_targets;
 	uint64_t resolved_at;		/* loop ms */
 	uint64_t dead;			/* bit i: target i failed this round */
+	bool kicking, kick_again;	/* see qdest_kick() */
 };
 
 /* ---- queue.c ---- */
@@ -185,7 +187,15 @@ void queue_pending_del(struct queue *q, const char *id);
 void queue_ref(struct queue *q);
 void queue_unref(struct queue *q);
 int64_t queue_now(void);
-/* log helpers: the address quoted for a log line, in a static buffer */
+/*
+ * posta_log() while the host is valid: it is not after deinit returns,
+ * and thread-pool work may still complete then (postad runs the loop
+ * once more to let it).
+ */
+void queue_log(const struct queue *q, enum posta_log_level level,
+    const char *event, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* log helpers: s quoted for a log line into buf */
 const char *queue_q(struct queue *q, const char *s, char *buf, size_t size);
 
 /* ---- queue_sched.c ---- */

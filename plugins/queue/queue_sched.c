@@ -159,7 +159,7 @@ qjournal_log_durable(struct qmsg *m, const char *text, size_t len)
 				const struct qspool_rcpt *r =
 				    &m->env.rcpts[idx];
 
-				posta_log(q->host, POSTA_LOG_INFO,
+				queue_log(q, POSTA_LOG_INFO,
 				    "queue.delivered", "id=%s rcpt=%s "
 				    "remote=%s status=%s reply=%s", m->env.id,
 				    queue_q(q, r->address, b1, sizeof(b1)),
@@ -183,7 +183,7 @@ qjournal_after_cb(uv_work_t *req, int status)
 	if (w->err < 0 || status < 0) {
 		/* memory is ahead of the disk: a crash now would try these
 		   recipients again, which costs duplicates, not mail */
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.journal_failed",
+		queue_log(q, POSTA_LOG_ERROR, "queue.journal_failed",
 		    "id=%s error=\"%s\"", m->env.id,
 		    posta_strerror(w->err < 0 ? w->err : status));
 	} else {
@@ -241,7 +241,7 @@ qmsg_journal_flush(struct qmsg *m)
 	queue_ref(q);
 	return;
 oom:
-	posta_log(q->host, POSTA_LOG_ERROR, "queue.journal_failed",
+	queue_log(q, POSTA_LOG_ERROR, "queue.journal_failed",
 	    "id=%s error=\"out of memory\"", m->env.id);
 }
 
@@ -254,7 +254,7 @@ qmsg_record(struct qmsg *m, const struct qspool_event *ev)
 
 	r = qspool_env_apply(&m->env, ev);
 	if (r < 0) {
-		posta_log(q->host, POSTA_LOG_WARN, "queue.state_refused",
+		queue_log(q, POSTA_LOG_WARN, "queue.state_refused",
 		    "id=%s rcpt=%zu event=%c", m->env.id, ev->rcpt, ev->kind);
 		return;
 	}
@@ -263,7 +263,7 @@ qmsg_record(struct qmsg *m, const struct qspool_event *ev)
 		char *nb = realloc(m->jbuf, cap);
 
 		if (nb == NULL) {
-			posta_log(q->host, POSTA_LOG_ERROR,
+			queue_log(q, POSTA_LOG_ERROR,
 			    "queue.journal_failed", "id=%s error=\"out of "
 			    "memory\"", m->env.id);
 			return;
@@ -272,7 +272,7 @@ qmsg_record(struct qmsg *m, const struct qspool_event *ev)
 		m->jcap = cap;
 	}
 	if (qspool_journal_line(ev, m->jbuf, m->jcap, &m->jlen) < 0) {
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.journal_failed",
+		queue_log(q, POSTA_LOG_ERROR, "queue.journal_failed",
 		    "id=%s error=\"line too long\"", m->env.id);
 		return;
 	}
@@ -309,12 +309,12 @@ qremove_after_cb(uv_work_t *req, int status)
 	m->ops--;
 	m->removing = false;
 	if (w->err < 0 || status < 0) {
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.remove_failed",
+		queue_log(q, POSTA_LOG_ERROR, "queue.remove_failed",
 		    "id=%s error=\"%s\"", m->env.id,
 		    posta_strerror(w->err < 0 ? w->err : status));
 	} else {
 		qspool_env_counts(&m->env, c);
-		posta_log(q->host, POSTA_LOG_INFO, "queue.removed", "id=%s "
+		queue_log(q, POSTA_LOG_INFO, "queue.removed", "id=%s "
 		    "delivered=%zu bounced=%zu deleted=%s", m->env.id,
 		    c[QSPOOL_DONE], c[QSPOOL_BOUNCED],
 		    m->deleted ? "yes" : "no");
@@ -509,7 +509,7 @@ qbounce_after_cb(uv_work_t *req, int status)
 	if (status < 0 && w->err == 0)
 		w->err = status;
 	if (w->err < 0) {
-		posta_log(q->host, POSTA_LOG_ERROR, "queue.bounce_failed",
+		queue_log(q, POSTA_LOG_ERROR, "queue.bounce_failed",
 		    "id=%s error=\"%s: %s\"", m->env.id, w->why != NULL ?
 		    w->why : "bounce", posta_strerror(w->err));
 		m->bounce_retry = queue_now() +
@@ -520,7 +520,7 @@ qbounce_after_cb(uv_work_t *req, int status)
 		char bid[QSPOOL_ID_LEN + 1];
 
 		memcpy(bid, w->bounce.id, sizeof(bid));
-		posta_log(q->host, POSTA_LOG_INFO, "queue.bounce", "id=%s "
+		queue_log(q, POSTA_LOG_INFO, "queue.bounce", "id=%s "
 		    "bounce_id=%s rcpts=%zu", m->env.id, bid, w->n);
 		q->n_bounces++;
 		memset(&ev, 0, sizeof(ev));
@@ -535,7 +535,7 @@ qbounce_after_cb(uv_work_t *req, int status)
 			if (bm != NULL)
 				qsched_message_added(q, bm);
 			else
-				posta_log(q->host, POSTA_LOG_ERROR,
+				queue_log(q, POSTA_LOG_ERROR,
 				    "queue.load_failed", "id=%s error=\"out "
 				    "of memory\"", bid);
 		}
@@ -588,7 +588,7 @@ qmsg_bounce(struct qmsg *m)
 		if (r->state != QSPOOL_FAILED)
 			continue;
 		if (!qbounce_wanted(m, r)) {
-			posta_log(q->host, POSTA_LOG_INFO,
+			queue_log(q, POSTA_LOG_INFO,
 			    "queue.bounce_suppressed", "id=%s rcpt=%s "
 			    "reason=%s", m->env.id, queue_q(q, r->address,
 			    b, sizeof(b)), m->env.sender[0] == '\0' ?
@@ -723,7 +723,7 @@ qjob_result(struct qjob *job, size_t i, char kind, const char *status,
 		if ((uint64_t)(now - m->env.created) * 1000 >=
 		    q->set->max_age_ms) {
 			ev.kind = 'F';
-			posta_log(q->host, POSTA_LOG_INFO, "queue.expired",
+			queue_log(q, POSTA_LOG_INFO, "queue.expired",
 			    "id=%s rcpt=%s age_s=%" PRId64, m->env.id,
 			    queue_q(q, r->address, b1, sizeof(b1)),
 			    now - m->env.created);
@@ -731,7 +731,7 @@ qjob_result(struct qjob *job, size_t i, char kind, const char *status,
 			ev.attempts = r->attempts + 1;
 			ev.next_try = now + (int64_t)((delay + 999) / 1000);
 			q->n_deferred++;
-			posta_log(q->host, POSTA_LOG_INFO, "queue.deferred",
+			queue_log(q, POSTA_LOG_INFO, "queue.deferred",
 			    "id=%s rcpt=%s remote=%s status=%s attempts=%u "
 			    "retry_s=%" PRIu64 " reply=%s", m->env.id,
 			    queue_q(q, r->address, b1, sizeof(b1)),
@@ -743,7 +743,7 @@ qjob_result(struct qjob *job, size_t i, char kind, const char *status,
 	}
 	if (ev.kind == 'F') {
 		q->n_failed++;
-		posta_log(q->host, POSTA_LOG_INFO, "queue.failed", "id=%s "
+		queue_log(q, POSTA_LOG_INFO, "queue.failed", "id=%s "
 		    "rcpt=%s remote=%s status=%s reply=%s", m->env.id,
 		    queue_q(q, r->address, b1, sizeof(b1)),
 		    remote != NULL ? remote : "-", status,
@@ -921,7 +921,7 @@ qdest_resolved(void *ctx, const struct qdns_result *res)
 	if (res->err == -ECANCELED || q->stopping)
 		return;
 	if (res->err != 0) {
-		posta_log(q->host, POSTA_LOG_INFO, "queue.dns_failed",
+		queue_log(q, POSTA_LOG_INFO, "queue.dns_failed",
 		    "dest=%s status=%s why=\"%s\"", d->key, res->status,
 		    res->why);
 		qdest_fail_jobs(d, res->err == -ENOENT ? 'F' : 'T',
@@ -943,24 +943,50 @@ qdest_resolved(void *ctx, const struct qdns_result *res)
 	d->dead = 0;
 	d->rstate = QDEST_READY;
 	d->resolved_at = uv_now(q->loop);
-	posta_log(q->host, POSTA_LOG_DEBUG, "queue.dns", "dest=%s "
+	queue_log(q, POSTA_LOG_DEBUG, "queue.dns", "dest=%s "
 	    "targets=%zu first=%s", d->key, n, d->targets[0].host);
 	qdest_kick(d);
 }
 
-/* Opens connections while jobs wait and the limits allow. */
+static void qdest_kick_once(struct qdest *d);
+
+/*
+ * Opens connections while jobs wait and the limits allow.  A connection
+ * that fails at once reports back through qdest_conn_gone(), which kicks
+ * again: that nested kick is only noted, so d is never freed under the
+ * outer one.
+ */
 static void
 qdest_kick(struct qdest *d)
+{
+	int turns;
+
+	if (d->kicking) {
+		d->kick_again = true;
+		return;
+	}
+	d->kicking = true;
+	for (turns = 0; turns < 100; turns++) {
+		d->kick_again = false;
+		qdest_kick_once(d);
+		if (!d->kick_again)
+			break;
+	}
+	d->kicking = false;
+	if (!d->q->stopping && qdest_idle(d))
+		qdest_free(d);
+}
+
+static void
+qdest_kick_once(struct qdest *d)
 {
 	struct queue *q = d->q;
 	int r;
 
 	if (q->stopping)
 		return;
-	if (qdest_idle(d)) {
-		qdest_free(d);
-		return;
-	}
+	if (qdest_idle(d))
+		return;	/* qdest_kick frees it */
 	if (d->n_jobs == 0 || d->rstate == QDEST_RESOLVING)
 		return;
 	if (d->rstate == QDEST_READY && d->n_conns == 0 &&
@@ -975,8 +1001,6 @@ qdest_kick(struct qdest *d)
 			d->rstate = QDEST_UNRESOLVED;
 			qdest_fail_jobs(d, 'T', "4.4.3", "cannot start a DNS "
 			    "lookup");
-			if (qdest_idle(d))
-				qdest_free(d);
 		}
 		return;
 	}
@@ -1032,7 +1056,8 @@ static void
 qsched_dispatch(struct queue *q, struct qmsg *m, int64_t now)
 {
 	struct qjob *open[16];
-	size_t n_open = 0, i, k, max_rcpts;
+	struct qdest *dests[16];
+	size_t n_open = 0, n_dests = 0, i, k, max_rcpts;
 	char b[300];
 
 	max_rcpts = (size_t)q->set->max_rcpts_per_transaction;
@@ -1088,27 +1113,25 @@ qsched_dispatch(struct queue *q, struct qmsg *m, int64_t now)
 		j = open[k];
 		j->rcpts[j->n++] = i;
 		m->busy[i] = true;
-		posta_log(q->host, POSTA_LOG_DEBUG, "queue.dispatch",
+		queue_log(q, POSTA_LOG_DEBUG, "queue.dispatch",
 		    "id=%s rcpt=%s dest=%s", m->env.id,
 		    queue_q(q, r->address, b, sizeof(b)), d->key);
 	}
-	for (k = 0; k < n_open; k++) {
-		struct qdest *d = open[k]->dest;
-
-		qdest_push(d, open[k]);
-	}
+	/* each destination once, and from a list of our own: a kick may
+	   finish jobs (and free them) at once */
 	for (k = 0; k < n_open; k++) {
 		struct qdest *d = open[k]->dest;
 		size_t l;
 
-		/* kick each destination once (a kick may free it when it
-		   has nothing to do; this one has) */
-		for (l = 0; l < k; l++)
-			if (open[l]->dest == d)
+		qdest_push(d, open[k]);
+		for (l = 0; l < n_dests; l++)
+			if (dests[l] == d)
 				break;
-		if (l == k)
-			qdest_kick(d);
+		if (l == n_dests)
+			dests[n_dests++] = d;
 	}
+	for (k = 0; k < n_dests; k++)
+		qdest_kick(dests[k]);
 }
 
 static void qsched_run(struct queue *q);
@@ -1216,7 +1239,7 @@ qsched_flush(struct queue *q, const char *id)
 		m->bounce_retry = 0;
 		n++;
 	}
-	posta_log(q->host, POSTA_LOG_INFO, "queue.flush", "id=%s messages=%zu",
+	queue_log(q, POSTA_LOG_INFO, "queue.flush", "id=%s messages=%zu",
 	    id != NULL ? id : "all", n);
 	qsched_kick(q);
 }
@@ -1227,11 +1250,11 @@ qsched_delete(struct queue *q, const char *id)
 	struct qmsg *m = qmsg_find(q, id);
 
 	if (m == NULL) {
-		posta_log(q->host, POSTA_LOG_INFO, "queue.delete_unknown",
+		queue_log(q, POSTA_LOG_INFO, "queue.delete_unknown",
 		    "id=%s", id);
 		return;
 	}
-	posta_log(q->host, POSTA_LOG_INFO, "queue.delete", "id=%s jobs=%u",
+	queue_log(q, POSTA_LOG_INFO, "queue.delete", "id=%s jobs=%u",
 	    id, m->jobs);
 	m->deleted = true;
 	qmsg_settle(m);

@@ -950,7 +950,8 @@ static const char *const queue_family_choices[] = { "any", "ipv4", "ipv6",
 #define DAY_MS (24LL * 3600 * 1000)
 
 static const struct posta_setting queue_settings_table[] = {
-	QUEUE_SET("max_age", POSTA_SET_DURATION, max_age_ms, 60 * 1000,
+	/* seconds are for tests; a real queue keeps mail for days */
+	QUEUE_SET("max_age", POSTA_SET_DURATION, max_age_ms, 1000,
 	    60 * DAY_MS, "5d"),
 	QUEUE_SET("retry_min", POSTA_SET_DURATION, retry_min_ms, 1000,
 	    DAY_MS, "5m"),

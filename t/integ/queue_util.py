@@ -1,4 +1,5 @@
 # queue_util.py: loopback DNS and "remote" SMTP servers, and postad with the queue, for queue_*.py
+import base64
 import os
 import socket
 import socketserver
@@ -108,7 +109,7 @@ class SMTPSink:
 
     def __init__(self, host, port, greeting="220 sink ESMTP",
                  rcpt_reply=None, data_reply=None, starttls=None,
-                 pipelining=True, size=None):
+                 pipelining=True, size=None, auth=None):
         self.host = host
         self.greeting = greeting
         self.rcpt_reply = rcpt_reply or (lambda a: "250 2.1.5 ok")
@@ -116,6 +117,8 @@ class SMTPSink:
         self.tls_ctx = starttls
         self.pipelining = pipelining
         self.size = size
+        self.auth = auth            # (user, password) to require AUTH
+        self.auth_seen = []
         self.messages = []
         self.connections = 0
         self.lock = threading.Lock()
@@ -161,6 +164,7 @@ class SMTPSink:
         send(self.greeting)
         if not self.greeting.startswith("220"):
             return
+        authed = False
         mail_from, rcpts = None, []
         for _ in range(100000):     # bounded: one command per turn
             line = f.readline(4096)
@@ -177,6 +181,8 @@ class SMTPSink:
                 caps.append("250-8BITMIME")
                 if self.tls_ctx is not None and not tls:
                     caps.append("250-STARTTLS")
+                if self.auth is not None:
+                    caps.append("250-AUTH PLAIN LOGIN")
                 caps.append("250 SMTPUTF8")
                 send("\r\n".join(caps))
             elif verb == "HELO":
@@ -187,7 +193,24 @@ class SMTPSink:
                 sock.settimeout(30)
                 f = sock.makefile("rb")
                 tls = True
+            elif verb == "AUTH" and self.auth is not None:
+                parts = cmd.split(" ")
+                try:
+                    raw = base64.b64decode(parts[2]) if len(parts) > 2 \
+                        else b""
+                except ValueError:
+                    raw = b""
+                self.auth_seen.append(raw)
+                if raw == b"\0%s\0%s" % (self.auth[0].encode(),
+                                          self.auth[1].encode()):
+                    authed = True
+                    send("235 2.7.0 ok")
+                else:
+                    send("535 5.7.8 bad credentials")
             elif verb == "MAIL":
+                if self.auth is not None and not authed:
+                    send("530 5.7.0 authentication required")
+                    continue
                 mail_from, rcpts = cmd[10:].split(">")[0].lstrip("<"), []
                 send("250 2.1.0 ok")
             elif verb == "RCPT":

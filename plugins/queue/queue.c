@@ -262,9 +262,12 @@ qsub_begin(void *state, const struct posta_queue_envelope *e,
 	if (e == NULL || e->sender == NULL || e->n_rcpts == 0 ||
 	    e->n_rcpts > QSPOOL_RCPTS_MAX || cb == NULL)
 		return -EINVAL;
+	if (!qpolicy_addr_sendable(e->sender))
+		return -EINVAL;
 	for (i = 0; i < e->n_rcpts; i++)
 		if (e->rcpts[i].address == NULL ||
-		    e->rcpts[i].address[0] == '\0')
+		    e->rcpts[i].address[0] == '\0' ||
+		    !qpolicy_addr_sendable(e->rcpts[i].address))
 			return -EINVAL;
 	if (q->n_msgs + q->n_submitting >= (size_t)q->set->max_messages) {
 		queue_log(q, POSTA_LOG_WARN, "queue.full",

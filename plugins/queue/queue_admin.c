@@ -13,6 +13,7 @@
 #include <posta/posta.h>
 
 #include "queue_admin.h"
+#include "queue_policy.h"
 #include "queue_spool.h"
 
 const char queue_admin_usage[] =
@@ -258,7 +259,8 @@ qadmin_submit(const char *dir, int argc, char **argv)
 		if (strcmp(argv[i], "--from") == 0 && i + 1 < argc) {
 			from = argv[++i];
 		} else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc &&
-		    strchr(argv[i + 1], '@') != NULL) {
+		    strchr(argv[i + 1], '@') != NULL &&
+		    qpolicy_addr_sendable(argv[i + 1])) {
 			struct qspool_rcpt *rc = &env.rcpts[env.n_rcpts++];
 
 			rc->address = strdup(argv[++i]);
@@ -274,7 +276,7 @@ qadmin_submit(const char *dir, int argc, char **argv)
 		}
 	}
 	if (from == NULL || env.n_rcpts == 0 || (from[0] != '\0' &&
-	    strchr(from, '@') == NULL)) {
+	    strchr(from, '@') == NULL) || !qpolicy_addr_sendable(from)) {
 		fprintf(stderr, "posta: queue submit: --from ADDRESS (\"\" "
 		    "for <>) and at least one --to ADDRESS are needed\n");
 		qspool_env_clear(&env);

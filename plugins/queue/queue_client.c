@@ -701,6 +701,24 @@ qconn_job_fits(struct qconn *c, struct qjob *job)
 {
 	const struct qspool_env *env = &job->msg->env;
 	char diag[700];
+	size_t i;
+
+	/* the spool may hold what posta queue submit was given */
+	if (!qpolicy_addr_sendable(env->sender)) {
+		qjob_result_all(job, 'F', "5.1.7", NULL, "the sender address "
+		    "cannot be sent in SMTP");
+		return false;
+	}
+	for (i = 0; i < job->n; i++)
+		if (!qpolicy_addr_sendable(
+		    env->rcpts[job->rcpts[i]].address))
+			qjob_result(job, i, 'F', "5.1.3", NULL, "the "
+			    "recipient address cannot be sent in SMTP");
+	for (i = 0; i < job->n; i++)
+		if (!job->settled[i])
+			break;
+	if (i == job->n)
+		return false;
 
 	if (c->caps.size_max > 0 && env->size > c->caps.size_max) {
 		snprintf(diag, sizeof(diag), "message size %" PRIu64 " "
@@ -779,6 +797,10 @@ qconn_send_rcpt(struct qconn *c, size_t i)
 	char params[700] = "";
 	size_t n = 0;
 
+	/* a recipient that failed before the transaction keeps its place
+	   in the reply order with a harmless command */
+	if (c->job->settled[i])
+		return qconn_cmd(c, "NOOP");
 	if (c->caps.dsn && r->notify != 0) {
 		unsigned v = r->notify;
 
@@ -1001,7 +1023,7 @@ qconn_reply_txn(struct qconn *c, const struct qwire_reply *r)
 		return;
 	case QC_RCPT:
 		i = c->rcpt_replied++;
-		if (!c->mail_failed) {
+		if (!c->mail_failed && !c->job->settled[i]) {
 			if (r->code < 300) {
 				c->accepted[i] = true;
 				c->n_accepted++;

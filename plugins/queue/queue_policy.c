@@ -161,6 +161,20 @@ qpolicy_addr_domain(const char *addr, char out[QPOLICY_HOST_MAX])
 }
 
 bool
+qpolicy_addr_sendable(const char *addr)
+{
+	size_t i;
+
+	for (i = 0; addr[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)addr[i];
+
+		if (i >= 512 || c < 0x20 || c == 0x7f || c == '<' || c == '>')
+			return false;
+	}
+	return true;
+}
+
+bool
 qpolicy_domain_literal(const char *domain, char out[QPOLICY_HOST_MAX])
 {
 	size_t n = strlen(domain);

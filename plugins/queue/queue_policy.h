@@ -49,6 +49,14 @@ int qpolicy_addr_domain(const char *addr, char out[QPOLICY_HOST_MAX]);
  */
 bool qpolicy_domain_literal(const char *domain, char out[QPOLICY_HOST_MAX]);
 
+/*
+ * True when an envelope address can go into an SMTP command as it is:
+ * at most 512 bytes (the path limit of RFC 5321 4.5.3.1.3 with room for
+ * a quoted local part), no control bytes (a CR LF would end the command
+ * and start one of the address's choosing), no '<' or '>'.
+ */
+bool qpolicy_addr_sendable(const char *addr);
+
 struct qmx {
 	char host[QPOLICY_HOST_MAX];	/* "" or "." for a null MX */
 	uint16_t pref;

@@ -228,6 +228,23 @@ test_domains(void **state)
 	assert_false(qpolicy_domain_literal("[]", d));
 }
 
+static void
+test_sendable(void **state)
+{
+	char big[600];
+
+	assert_true(qpolicy_addr_sendable("bob@example.net"));
+	assert_true(qpolicy_addr_sendable("\"odd guy\"@example.net"));
+	assert_true(qpolicy_addr_sendable("b\xc3\xb6" "b@example.net"));
+	assert_true(qpolicy_addr_sendable(""));
+	assert_false(qpolicy_addr_sendable("a@b\r\nRCPT TO:<x@y>"));
+	assert_false(qpolicy_addr_sendable("a@b>"));
+	assert_false(qpolicy_addr_sendable("a\x7f@b"));
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_false(qpolicy_addr_sendable(big));
+}
+
 int
 main(void)
 {
@@ -240,6 +257,7 @@ main(void)
 		cmocka_unit_test(test_hostport),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_domains),
+		cmocka_unit_test(test_sendable),
 	};
 
 	return cmocka_run_group_tests_name("queue_policy", tests, NULL, NULL);

@@ -1,4 +1,4 @@
-/* test_queue_submit.c: the submission API on a real loop: durable, aborts, restart */
+/* test_queue_submit.c: the submission API on a real loop */
 #include "config.h"
 
 #include <dirent.h>

@@ -10,7 +10,7 @@ PKGS="build-essential autoconf automake libtool pkg-config make gcc clang
  libclang-rt-14-dev
  libuv1-dev libgnutls28-dev gnutls-bin libltdl-dev liblmdb-dev lmdb-utils
  libcrypt-dev libc-ares-dev libcmocka-dev
- python3 openssl ca-certificates curl swaks fetchmail isync procps"
+ python3 openssl ca-certificates curl swaks fetchmail isync procps adduser"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null |

@@ -187,6 +187,23 @@ select_list(struct list_ctx *x)
 	}
 }
 
+/* Clients show the list in our order: INBOX goes first, as they expect. */
+static void
+inbox_first(struct list_ctx *x)
+{
+	size_t i;
+
+	for (i = 1; i < x->n_out; i++) {
+		if (strcmp(x->out[i].box->wire, "INBOX") == 0) {
+			struct list_out o = x->out[i];
+
+			memmove(&x->out[1], &x->out[0], i * sizeof(x->out[0]));
+			x->out[0] = o;
+			return;
+		}
+	}
+}
+
 static void
 write_entry(struct imap_session *s, struct list_ctx *x,
     const struct list_out *o)
@@ -302,6 +319,7 @@ list_cb(void *ctx, int err, const struct posta_mailbox_info *boxes, size_t n)
 		select_lsub(x);
 	else
 		select_list(x);
+	inbox_first(x);
 	x->next = 0;
 	list_next(s);
 	imap_cb_leave(s);

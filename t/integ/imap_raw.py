@@ -13,7 +13,9 @@ PW = ic.PASSWORD
 d = ic.start(t, maildir_extra="  max_message_size = 1M\n",
              services_extra={"imapquick": {"protocol": "imap",
                                            "tls": "implicit",
-                                           "idle_timeout": "1s"}})
+                                           "idle_timeout": "1s"},
+                             "imapplain": {"protocol": "imap",
+                                           "allow_plaintext_auth": "yes"}})
 
 
 def plain(service="imap"):
@@ -59,6 +61,17 @@ def test_before_tls():
     r.send(PW + "\r\n")
     _, tagged = r.until_tagged(tag)
     t.ok(" OK [CAPABILITY" in tagged, "LOGIN with literals: %s" % tagged)
+    r.close()
+
+
+def test_plaintext_allowed():
+    r, greeting = plain("imapplain")
+    t.ok("AUTH=PLAIN" in greeting and "LOGINDISABLED" not in greeting and
+         "STARTTLS" not in greeting,
+         "allow_plaintext_auth: AUTH= offered, no LOGINDISABLED, and no "
+         "STARTTLS on a tls = none service")
+    _, tagged = r.run('LOGIN "a@example.com" "%s"' % PW)
+    t.ok(" OK " in tagged, "allow_plaintext_auth: LOGIN without TLS")
     r.close()
 
 
@@ -278,6 +291,7 @@ def test_abrupt():
 
 
 t.run(test_before_tls, "before TLS")
+t.run(test_plaintext_allowed, "plaintext allowed")
 t.run(test_sasl, "SASL")
 t.run(test_literal_plus_and_pipelining, "LITERAL+ and pipelining")
 t.run(test_bad_syntax, "bad syntax")

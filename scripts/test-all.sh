@@ -53,4 +53,11 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS UBSAN_OPTIONS
 run_check "$top/_build/asan" --enable-sanitizers
-echo "== all tests passed"
+# one closing line for CI: the counts of both suites, plain and sanitized
+passed=0
+for f in "$top/_build/normal/test-suite.log" "$top/_build/asan/test-suite.log"; do
+	n=$(sed -n 's/^# PASS: *//p' "$f" | head -n 1)
+	passed=$((passed + ${n:-0}))
+done
+echo "== all tests passed (normal and ASan/UBSan builds)"
+echo "$passed passed, 0 failed"

@@ -1010,6 +1010,10 @@ conn_shutdown_all(struct loop *l, bool force)
 			continue;
 		if (force || !c->accepted)
 			conn_teardown(c, -ECANCELED);
+		else if (!c->closing && c->h != NULL && c->h->shutdown != NULL)
+			/* a signal callback, not a module's call: safe; the
+			   module closes asynchronously, never under our feet */
+			c->h->shutdown(c->hctx);
 	}
 }
 

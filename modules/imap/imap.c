@@ -305,6 +305,10 @@ cmd_finish(struct imap_session *s)
 		posta_conn_close(s->conn);
 		return;
 	}
+	if (s->shutdown_pending) {
+		imap_bye(s, "Server shutting down.");
+		return;
+	}
 	if (s->bad >= (unsigned)s->mod->set->max_bad_commands) {
 		imap_bye(s, "Too many invalid IMAP commands.");
 		return;
@@ -689,6 +693,22 @@ h_timeout(void *ctx)
 }
 
 static void
+h_shutdown(void *ctx)
+{
+	struct imap_session *s = ctx;
+
+	imap_ref(s);
+	/* BYE may come at any time (RFC 3501 7.1.5), but not inside another
+	   response: now when idle or in IDLE, else after the command */
+	if (!s->in_cmd || (s->cmd.name != NULL &&
+	    strcmp(s->cmd.name, "IDLE") == 0))
+		imap_bye(s, "Server shutting down.");
+	else
+		s->shutdown_pending = true;
+	imap_unref(s);
+}
+
+static void
 h_close(void *ctx, int reason)
 {
 	struct imap_session *s = ctx;
@@ -711,6 +731,7 @@ static const struct posta_conn_handler imap_handler = {
 	.tls = h_tls,
 	.timeout = h_timeout,
 	.close = h_close,
+	.shutdown = h_shutdown,
 };
 
 /* ---- protocol ---- */

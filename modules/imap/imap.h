@@ -109,6 +109,7 @@ struct imap_session {
 	uint8_t *pend;			/* input taken while waiting */
 	size_t pend_len, pend_cap;
 	bool in_cmd;			/* cmd holds a running command */
+	bool shutdown_pending;		/* BYE once the command ends */
 	bool waiting;			/* input paused for a callback */
 	bool paused;			/* we paused the connection */
 	bool feeding;			/* imap_feed is on the stack */

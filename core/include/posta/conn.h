@@ -57,6 +57,11 @@ struct posta_conn_handler {
 	/* idle timeout; NULL means close with -ETIMEDOUT at once */
 	void (*timeout)(void *ctx);			/* optional */
 	void (*close)(void *ctx, int reason);
+	/* optional: the server is stopping (SIGTERM).  The session should
+	 * say goodbye at its next clean point (IMAP "* BYE") and close;
+	 * whatever is still open after shutdown_grace closes with
+	 * -ECANCELED. */
+	void (*shutdown)(void *ctx);
 };
 
 /* What a session-hook refusal means, so each protocol can word its reply. */

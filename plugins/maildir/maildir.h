@@ -324,7 +324,8 @@ struct md_sync_opts {
 int md_sync_box(struct md_job *job, struct md_txn *t, struct md_box_info *bi,
     struct md_sync_opts *o);
 /* Opens the box's record, creating it from the disk when the folder
-   exists there; POSTA_ENOTFOUND otherwise.  Then syncs it. */
+   exists there; POSTA_ENOTFOUND otherwise.  Then syncs it.  On failure
+   neither bi nor o->recent holds memory (clearing them is harmless). */
 int md_box_open_sync(struct md_job *job, struct md_txn *t, const char *name,
     struct md_box_info *bi, struct md_sync_opts *o);
 

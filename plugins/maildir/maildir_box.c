@@ -111,6 +111,9 @@ load_box(struct md_req *r, struct md_txn *t, const char *name,
 	    strcmp(name, r->name) == 0) {
 		/* deleted and created again: another mailbox now */
 		md_box_info_clear(bi);
+		free(o->recent);
+		o->recent = NULL;
+		o->n_recent = 0;
 		return POSTA_ENOTFOUND;
 	}
 	return ret;

@@ -747,8 +747,8 @@ add_keyword(void *ctx, unsigned idx, const char *name)
 	return 0;
 }
 
-int
-md_box_open_sync(struct md_job *job, struct md_txn *t, const char *name,
+static int
+box_open_sync(struct md_job *job, struct md_txn *t, const char *name,
     struct md_box_info *bi, struct md_sync_opts *o)
 {
 	struct md_user *u = job->user;
@@ -832,5 +832,23 @@ md_box_open_sync(struct md_job *job, struct md_txn *t, const char *name,
 		ret = md_box_store(t, bi);
 out:
 	md_dovecot_uidlist_free(&ul);
+	return ret;
+}
+
+int
+md_box_open_sync(struct md_job *job, struct md_txn *t, const char *name,
+    struct md_box_info *bi, struct md_sync_opts *o)
+{
+	int ret = box_open_sync(job, t, name, bi, o);
+
+	/* callers own bi and o->recent only on success: a record loaded
+	   before the sync found the folder gone (or any later failure) is
+	   freed here */
+	if (ret != 0) {
+		md_box_info_clear(bi);
+		free(o->recent);
+		o->recent = NULL;
+		o->n_recent = 0;
+	}
 	return ret;
 }

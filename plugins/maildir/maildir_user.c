@@ -584,6 +584,7 @@ rename_inbox(struct user_req *r, struct md_txn *t)
 	if (ret != 0)
 		return ret;
 	free(o.recent);
+	o.recent = NULL;
 	ret = md_box_open_sync(job, t, r->to, &to, &o);
 	if (ret != 0) {
 		md_box_info_clear(&from);

@@ -544,6 +544,137 @@ test_copy_move(void **state)
 	th_free(&th);
 }
 
+/* ---- a mailbox that vanishes under busy sessions ---- */
+
+struct op_wait {
+	bool done;
+	int err;
+	struct posta_mailbox *box;
+};
+
+static void
+op_done_cb(void *ctx, int err)
+{
+	struct op_wait *w = ctx;
+
+	w->err = err;
+	w->done = true;
+}
+
+static void
+op_open_cb(void *ctx, int err, struct posta_mailbox *box)
+{
+	struct op_wait *w = ctx;
+
+	w->err = err;
+	w->box = box;
+	w->done = true;
+}
+
+/* "Shared" with a keyword in its record, then its folder removed behind
+   the index's back, as another Maildir program or process does */
+static void
+shared_then_gone(struct test_host *th, struct posta_mail_user *u)
+{
+	char dir[512];
+
+	assert_int_equal(th_user_op(th, u, TH_CREATE, "Shared", NULL), 0);
+	assert_int_equal(th_append(th, u, "Shared", msg, strlen(msg), 0,
+	    "$Work", NULL), 0);
+	snprintf(dir, sizeof(dir), "%s/.Shared", th_maildir(th, ACCT));
+	th_rm_rf(dir);
+}
+
+/*
+ * Sessions create, delete, copy to and select one mailbox at once while
+ * its folder is gone: each request that finds the index record without
+ * the folder fails cleanly until DELETE drops the record; nothing leaks
+ * (LeakSanitizer checks the box records loaded on the way).
+ */
+static void
+test_vanishing_box(void **state)
+{
+	struct test_host *th = th_new();
+	struct posta_mail_user *u, *u2;
+	struct posta_mailbox *a, *b;
+	struct copy_wait c1 = { 0 }, c2 = { 0 }, c3 = { 0 };
+	struct op_wait sel = { 0 }, del = { 0 }, cre = { 0 }, sel2 = { 0 };
+	uint32_t uids[2] = { 1, 2 };
+	int i, err;
+
+	th_start(th);
+	u = th_user(th, ACCT);
+	u2 = th_user(th, ACCT);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(th_append(th, u, "INBOX", msg, strlen(msg),
+		    0, "$Label3", NULL), 0);
+	a = th_open(th, u, "INBOX", 0, &err);
+	b = th_open(th, u2, "INBOX", 0, &err);
+	assert_non_null(a);
+	assert_non_null(b);
+
+	/* round 1: COPY reaches the stale record first */
+	shared_then_gone(th, u);
+	assert_int_equal(posta_mailbox_copy(a, uids, 2, "Shared", false,
+	    copy_cb, &c1), 0);
+	assert_int_equal(posta_mailbox_open(u2, "Shared", 0, op_open_cb,
+	    &sel), 0);
+	assert_int_equal(posta_mailbox_copy(b, uids, 1, "Shared", true,
+	    copy_cb, &c2), 0);
+	assert_int_equal(posta_mailbox_delete(u, "Shared", op_done_cb, &del),
+	    0);
+	assert_int_equal(posta_mailbox_create(u2, "Shared", 0, op_done_cb,
+	    &cre), 0);
+	assert_int_equal(posta_mailbox_copy(a, uids, 2, "Shared", false,
+	    copy_cb, &c3), 0);
+	assert_int_equal(posta_mailbox_open(u, "Shared", 0, op_open_cb,
+	    &sel2), 0);
+	th_wait(th, &c1.done);
+	th_wait(th, &sel.done);
+	th_wait(th, &c2.done);
+	th_wait(th, &del.done);
+	th_wait(th, &cre.done);
+	th_wait(th, &c3.done);
+	th_wait(th, &sel2.done);
+	assert_int_equal(c1.err, POSTA_ENOTFOUND);
+	assert_int_equal(sel.err, POSTA_ENOTFOUND);
+	assert_null(sel.box);
+	assert_int_equal(c2.err, POSTA_ENOTFOUND);
+	/* failed requests roll back; DELETE drops the stale record */
+	assert_int_equal(del.err, 0);
+	assert_int_equal(cre.err, 0);
+	assert_int_equal(c3.err, 0);
+	assert_int_equal(c3.n, 2);
+	assert_int_equal(c3.dst[0], 1);
+	assert_int_equal(sel2.err, 0);
+	assert_non_null(sel2.box);
+	assert_int_equal(posta_mailbox_view_status(sel2.box)->messages, 2);
+	posta_mailbox_close(&sel2.box);
+	assert_int_equal(th_user_op(th, u, TH_DELETE, "Shared", NULL), 0);
+
+	/* round 2: SELECT reaches it first */
+	shared_then_gone(th, u);
+	memset(&sel, 0, sizeof(sel));
+	memset(&c1, 0, sizeof(c1));
+	assert_int_equal(posta_mailbox_open(u2, "Shared", 0, op_open_cb,
+	    &sel), 0);
+	assert_int_equal(posta_mailbox_copy(a, uids, 2, "Shared", false,
+	    copy_cb, &c1), 0);
+	th_wait(th, &sel.done);
+	th_wait(th, &c1.done);
+	assert_int_equal(sel.err, POSTA_ENOTFOUND);
+	assert_int_equal(c1.err, POSTA_ENOTFOUND);
+	assert_int_equal(th_status(th, u, "Shared", NULL), POSTA_ENOTFOUND);
+
+	/* the views are intact: INBOX still has both messages */
+	assert_int_equal(posta_mailbox_view_status(a)->messages, 2);
+	posta_mailbox_close(&a);
+	posta_mailbox_close(&b);
+	posta_mail_user_close(&u2);
+	posta_mail_user_close(&u);
+	th_free(&th);
+}
+
 /* ---- cached parse results ---- */
 
 struct meta_wait {
@@ -732,6 +863,7 @@ main(void)
 		cmocka_unit_test(test_pop3_lock),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_copy_move),
+		cmocka_unit_test(test_vanishing_box),
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_idle_close),

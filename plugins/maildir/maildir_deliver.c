@@ -263,6 +263,7 @@ struct posta_append {
 	void *cb;
 	void *ctx;
 	uint32_t uidvalidity, uid;
+	uint32_t box_id;		/* the mailbox begin found */
 	struct md_job job;
 };
 
@@ -299,6 +300,7 @@ ap_work(struct md_job *job)
 		}
 		ret = md_box_open_sync(job, &t, ap->name, &bi, &o);
 		if (ret == 0) {
+			ap->box_id = bi.rec.id;
 			if (bi.dirty)
 				ret = md_box_store(&t, &bi);
 			md_box_info_clear(&bi);
@@ -312,7 +314,8 @@ ap_work(struct md_job *job)
 			    sizeof(dir));
 		if (ret == 0)
 			ret = writer_open(&ap->w, s, dir);
-		job->err = ret;
+		/* the index knows the mailbox, its folder is gone */
+		job->err = ret == -ENOENT ? POSTA_ENOTFOUND : ret;
 		break;
 	}
 	case AP_WRITE:
@@ -338,6 +341,12 @@ ap_work(struct md_job *job)
 			return;
 		}
 		ret = md_box_open_sync(job, &t, ap->name, &bi, &o);
+		if (ret == 0 && bi.rec.id != ap->box_id) {
+			/* deleted and created again since begin: our tmp/
+			   file went with the old one */
+			md_box_info_clear(&bi);
+			ret = POSTA_ENOTFOUND;
+		}
 		if (ret != 0) {
 			md_txn_abort(&t);
 			job->err = ret;
@@ -355,8 +364,11 @@ ap_work(struct md_job *job)
 		    sizeof(dir))) == 0 &&
 		    (ret = md_pathf(path, sizeof(path), "%s/%s", dir,
 		    m.name)) == 0) {
+			/* ENOENT: the folder (with our tmp/ file) went
+			   away behind the index's back */
 			if (rename(ap->w.tmp_path, path) != 0)
-				ret = -errno;
+				ret = errno == ENOENT ? POSTA_ENOTFOUND :
+				    -errno;
 		}
 		if (ret == 0) {
 			ap->w.tmp_path[0] = '\0';	/* it is the message */

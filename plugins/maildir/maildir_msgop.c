@@ -48,6 +48,16 @@ fsync_box_dirs(struct md_req *r, const char *name)
 	return md_fsync_dir(path);
 }
 
+/* True when a mailbox's folder is no longer on the disk (worker). */
+static bool
+folder_gone(const struct md_user *u, const char *name)
+{
+	char path[MD_PATH_MAX];
+
+	return md_box_path(u, name, "cur", path, sizeof(path)) == 0 &&
+	    access(path, F_OK) != 0 && errno == ENOENT;
+}
+
 /* ---- MD_REQ_META ---- */
 
 int
@@ -381,7 +391,7 @@ md_req_copy(struct md_req *r, struct md_txn *t, struct md_box_info *src)
 		uint32_t k;
 		uint64_t kw = 0;
 		MDB_val val;
-		int tries;
+		int tries, e;
 
 		ret = md_msg_get(t, src->rec.id, r->uids[i], m);
 		if (ret == POSTA_ENOTFOUND)
@@ -419,15 +429,20 @@ md_req_copy(struct md_req *r, struct md_txn *t, struct md_box_info *src)
 				ret = 0;
 				break;
 			}
-			if (errno == EXDEV || errno == EPERM ||
-			    errno == EMLINK || errno == ENOTSUP) {
+			e = errno;
+			if (e == EXDEV || e == EPERM || e == EMLINK ||
+			    e == ENOTSUP) {
 				ret = copy_file(from, to,
 				    m->rec.internal_date, s->set.fsync);
 				break;
 			}
-			if (errno != ENOENT || tries > 0) {
-				ret = errno == ENOENT ? POSTA_ENOTFOUND :
-				    -errno;
+			if (e == ENOENT && folder_gone(u, dst->name)) {
+				/* not an expunged source: no destination */
+				ret = POSTA_ENOTFOUND;
+				goto out;
+			}
+			if (e != ENOENT || tries > 0) {
+				ret = e == ENOENT ? POSTA_ENOTFOUND : -e;
 				break;
 			}
 			if ((ret = md_req_resync(r, t, src)) != 0)
@@ -452,8 +467,10 @@ md_req_copy(struct md_req *r, struct md_txn *t, struct md_box_info *src)
 		}
 		n_made++;
 	}
-	if (n_made == 0)
+	if (n_made == 0) {
+		ret = 0;	/* all expunged meanwhile: nothing to do */
 		goto out;
+	}
 	/* durable in the destination before the index or any answer */
 	if (s->set.fsync && (ret = md_box_path(u, dst->name, "cur", path,
 	    sizeof(path))) == 0)
@@ -484,6 +501,10 @@ md_req_copy(struct md_req *r, struct md_txn *t, struct md_box_info *src)
 	if (ret == 0 && !same && dst->dirty)
 		ret = md_box_store(t, dst);
 out:
+	/* a folder went away under us (the destination, or a MOVE's
+	   source): the mailbox does not exist, whatever call noticed */
+	if (ret == -ENOENT)
+		ret = POSTA_ENOTFOUND;
 	if (ret != 0) {
 		/* nothing was indexed: take the new files away again */
 		for (i = 0; i < n_made; i++)

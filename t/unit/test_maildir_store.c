@@ -666,11 +666,126 @@ test_vanishing_box(void **state)
 	assert_int_equal(c1.err, POSTA_ENOTFOUND);
 	assert_int_equal(th_status(th, u, "Shared", NULL), POSTA_ENOTFOUND);
 
+	/* messages expunged meanwhile are no missing mailbox: OK, none */
+	{
+		uint32_t gone = 99;
+
+		memset(&c1, 0, sizeof(c1));
+		assert_int_equal(posta_mailbox_copy(a, &gone, 1, "Trash",
+		    false, copy_cb, &c1), 0);
+		th_wait(th, &c1.done);
+		assert_int_equal(c1.err, 0);
+		assert_int_equal(c1.n, 0);
+	}
+
 	/* the views are intact: INBOX still has both messages */
 	assert_int_equal(posta_mailbox_view_status(a)->messages, 2);
 	posta_mailbox_close(&a);
 	posta_mailbox_close(&b);
 	posta_mail_user_close(&u2);
+	posta_mail_user_close(&u);
+	th_free(&th);
+}
+
+struct ap_wait {
+	bool done;
+	int err;
+	struct posta_append *ap;
+	uint32_t uid;
+};
+
+static void
+ap_begin_cb(void *ctx, int err, struct posta_append *ap)
+{
+	struct ap_wait *w = ctx;
+
+	w->err = err;
+	w->ap = ap;
+	w->done = true;
+}
+
+static void
+ap_finish_cb(void *ctx, int err, uint32_t uidvalidity, uint32_t uid)
+{
+	struct ap_wait *w = ctx;
+
+	w->err = err;
+	w->uid = uid;
+	w->done = true;
+}
+
+#define OP_RM_FOLDER 100	/* another program removes .Shared */
+
+/* APPEND to "Shared", with ops run between its data and its end */
+static int
+append_around(struct test_host *th, struct posta_mail_user *u,
+    const int *ops, size_t n_ops)
+{
+	struct ap_wait b = { 0 }, f = { 0 };
+	struct op_wait wr = { 0 };
+	size_t i;
+
+	assert_int_equal(posta_append_begin(u, "Shared", NULL, ap_begin_cb,
+	    &b), 0);
+	th_wait(th, &b.done);
+	if (b.err != 0)
+		return b.err;
+	assert_int_equal(posta_append_write(b.ap, msg, strlen(msg),
+	    op_done_cb, &wr), 0);
+	th_wait(th, &wr.done);
+	assert_int_equal(wr.err, 0);
+	for (i = 0; i < n_ops; i++) {
+		char dir[512];
+
+		if (ops[i] != OP_RM_FOLDER) {
+			assert_int_equal(th_user_op(th, u, ops[i], "Shared",
+			    NULL), 0);
+			continue;
+		}
+		snprintf(dir, sizeof(dir), "%s/.Shared",
+		    th_maildir(th, ACCT));
+		th_rm_rf(dir);
+	}
+	assert_int_equal(posta_append_finish(b.ap, ap_finish_cb, &f), 0);
+	th_wait(th, &f.done);
+	return f.err;
+}
+
+/* an APPEND whose mailbox goes away is refused as missing (TRYCREATE),
+   never with a bare errno */
+static void
+test_append_vanishing_box(void **state)
+{
+	struct test_host *th = th_new();
+	struct posta_mail_user *u;
+	static const int del[] = { TH_DELETE };
+	static const int recreate[] = { TH_DELETE, TH_CREATE };
+	static const int rm[] = { OP_RM_FOLDER };
+
+	th_start(th);
+	u = th_user(th, ACCT);
+	/* the index knows it, the folder is gone */
+	shared_then_gone(th, u);
+	assert_int_equal(append_around(th, u, NULL, 0), POSTA_ENOTFOUND);
+	assert_int_equal(th_user_op(th, u, TH_DELETE, "Shared", NULL), 0);
+	/* deleted between the data and the commit */
+	assert_int_equal(th_user_op(th, u, TH_CREATE, "Shared", NULL), 0);
+	assert_int_equal(append_around(th, u, del, 1), POSTA_ENOTFOUND);
+	/* deleted and created again: the new one does not get it */
+	assert_int_equal(th_user_op(th, u, TH_CREATE, "Shared", NULL), 0);
+	assert_int_equal(append_around(th, u, recreate, 2), POSTA_ENOTFOUND);
+	/* removed by another program between the data and the commit */
+	assert_int_equal(append_around(th, u, rm, 1), POSTA_ENOTFOUND);
+	assert_int_equal(th_user_op(th, u, TH_DELETE, "Shared", NULL), 0);
+	assert_int_equal(th_user_op(th, u, TH_CREATE, "Shared", NULL), 0);
+	{
+		struct posta_mailbox_status st;
+
+		assert_int_equal(th_status(th, u, "Shared", &st), 0);
+		assert_int_equal(st.messages, 0);
+	}
+	/* and an undisturbed one still works */
+	assert_int_equal(append_around(th, u, NULL, 0), 0);
 	posta_mail_user_close(&u);
 	th_free(&th);
 }
@@ -864,6 +979,7 @@ main(void)
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_copy_move),
 		cmocka_unit_test(test_vanishing_box),
+		cmocka_unit_test(test_append_vanishing_box),
 		cmocka_unit_test(test_meta),
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_idle_close),

@@ -414,12 +414,16 @@ close_done(struct md_job *job)
 	free(job);
 }
 
-/* Closes the index of users idle for index_idle_timeout, frees them. */
-static void
-sweep(uv_timer_t *t)
+/*
+ * Closes the index of users idle for index_idle_timeout, frees them.  A
+ * user whose index is closed and who has no references or jobs is freed
+ * at once: the close job's own reference, dropped when it is done, moves
+ * idle_since, so waiting for the timeout again would keep every user one
+ * sweep longer than meant, or not, depending on how fast the job ran.
+ */
+void
+md_store_sweep(struct md_store *s, uint64_t now)
 {
-	struct md_store *s = t->data;
-	uint64_t now = uv_now(s->loop);
 	size_t i;
 
 	for (i = 0; i < s->n_buckets; i++) {
@@ -427,13 +431,14 @@ sweep(uv_timer_t *t)
 
 		for (; u != NULL; u = next) {
 			next = u->hnext;
-			if (u->refs != 0 || u->running || u->q_head != NULL ||
-			    now - u->idle_since < s->set.index_idle_timeout)
+			if (u->refs != 0 || u->running || u->q_head != NULL)
 				continue;
 			if (u->env == NULL) {
 				user_free(s, u);
 				continue;
 			}
+			if (now - u->idle_since < s->set.index_idle_timeout)
+				continue;
 			{
 				struct md_job *job = calloc(1, sizeof(*job));
 
@@ -447,6 +452,14 @@ sweep(uv_timer_t *t)
 			}
 		}
 	}
+}
+
+static void
+sweep(uv_timer_t *t)
+{
+	struct md_store *s = t->data;
+
+	md_store_sweep(s, uv_now(s->loop));
 }
 
 /* ---- boxes and notification ---- */

@@ -192,6 +192,10 @@ struct md_user *md_user_get(struct md_store *s, const char *account,
     int *err_r);
 void md_user_ref(struct md_user *u);
 void md_user_unref(struct md_user *u);
+/* What the sweep timer does with the clock at now (ms, uv_now's): closes
+   the index of each user idle for index_idle_timeout (a serial job) and
+   frees users with no references, no jobs and no open index. */
+void md_store_sweep(struct md_store *s, uint64_t now);
 struct md_box *md_box_get(struct md_user *u, const char *name);
 void md_box_unref(struct md_box *b);
 /* Tells the watchers of box id of user u (loop side, deferred). */

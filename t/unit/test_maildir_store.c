@@ -914,13 +914,34 @@ test_watch(void **state)
 	th_free(&th);
 }
 
-/* idle users' indexes are closed and forgotten; reload applies */
+/* runs the loop until no job of the store is on the thread pool */
 static void
-watchdog(uv_timer_t *t)
+drain_jobs(struct test_host *th, struct md_store *s)
 {
-	*(bool *)t->data = true;
+	while (s->jobs > 0)
+		uv_run(&th->loop, UV_RUN_ONCE);
 }
 
+static struct md_user *
+find_user(struct md_store *s, const char *account)
+{
+	size_t i;
+
+	for (i = 0; i < s->n_buckets; i++) {
+		struct md_user *u;
+
+		for (u = s->users[i]; u != NULL; u = u->hnext)
+			if (strcmp(u->account, account) == 0)
+				return u;
+	}
+	return NULL;
+}
+
+/*
+ * Idle users' indexes are closed and forgotten; reload applies.  The
+ * sweep gets its clock from the test, so nothing here waits for time to
+ * pass: the timer only calls md_store_sweep() with uv_now().
+ */
 static void
 test_idle_close(void **state)
 {
@@ -929,39 +950,59 @@ test_idle_close(void **state)
 	struct posta_delivery_result res[2];
 	struct posta_mail_user *u;
 	struct md_store *s;
-	uv_timer_t t;
-	bool expired = false;
+	struct md_user *bob;
 	const char *error = NULL;
+	uint64_t now;
 
-	th->set.index_idle_timeout = 1000;
+	th->set.index_idle_timeout = 4000;
 	th_start(th);
 	s = th->state;
+	assert_int_equal(uv_timer_get_repeat(&s->sweep), 2000);
 	assert_int_equal(th_deliver(th, rcpt, 2, msg, strlen(msg), res), 0);
 	u = th_user(th, ACCT);
 	assert_int_equal(s->n_users, 2);
-	/* a reload changes limits, never mail_root */
+	/* a reload changes limits and the sweep, never mail_root */
 	th->set.max_message_size = 1000;
+	th->set.index_idle_timeout = 1000;
 	assert_int_equal(posta_module.reload(th->state, &th->set, &error), 0);
 	assert_int_equal(posta_store_get_info((struct posta_host *)th)->
 	    max_message_size, 1000);
+	assert_int_equal(uv_timer_get_repeat(&s->sweep), 1000);
 	th->set.mail_root = "/elsewhere/%d/%n";
 	assert_int_equal(posta_module.reload(th->state, &th->set, &error),
 	    POSTA_ECONFIG);
 	assert_non_null(strstr(error, "mail_root"));
 	th->set.mail_root = NULL;
+
 	/* bob is idle, alice has a session */
-	uv_timer_init(&th->loop, &t);
-	t.data = &expired;
-	uv_timer_start(&t, watchdog, 5000, 0);
-	while (s->n_users > 1 && !expired)
-		uv_run(&th->loop, UV_RUN_ONCE);
-	assert_false(expired);
+	bob = find_user(s, "bob@example.com");
+	assert_non_null(bob);
+	assert_non_null(bob->env);
+	now = uv_now(&th->loop);
+	md_store_sweep(s, bob->idle_since + 999);	/* not yet */
+	drain_jobs(th, s);
+	assert_int_equal(s->n_users, 2);
+	assert_non_null(bob->env);
+	md_store_sweep(s, bob->idle_since + 1000);	/* index closed */
+	drain_jobs(th, s);
+	assert_int_equal(s->n_users, 2);
+	assert_null(bob->env);
+	/* the next sweep frees it, however long the close took */
+	md_store_sweep(s, now + 1000);
+	assert_int_equal(s->n_users, 1);
+	assert_null(find_user(s, "bob@example.com"));
+	/* alice's session keeps hers however old it is */
+	md_store_sweep(s, now + 1000000);
+	drain_jobs(th, s);
 	assert_int_equal(s->n_users, 1);
 	posta_mail_user_close(&u);
-	while (s->n_users > 0 && !expired)
-		uv_run(&th->loop, UV_RUN_ONCE);
-	assert_false(expired);
-	uv_close((uv_handle_t *)&t, NULL);
+	drain_jobs(th, s);
+	now = uv_now(&th->loop);
+	md_store_sweep(s, now + 1000);
+	drain_jobs(th, s);
+	md_store_sweep(s, now + 1000);
+	assert_int_equal(s->n_users, 0);
+
 	/* and comes back on demand */
 	u = th_user(th, ACCT);
 	assert_int_equal(th_status(th, u, "INBOX", NULL), 0);

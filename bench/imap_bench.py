@@ -238,4 +238,5 @@ def main():
         print(__doc__)
 
 
-main()
+if __name__ == "__main__":
+    main()

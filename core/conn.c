@@ -26,8 +26,10 @@ struct write_req {
 
 static void conn_pump(struct conn *c);
 static void conn_teardown(struct conn *c, int reason);
+static void conn_release(struct conn *c, int reason, bool linger);
 static void conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 static void close_finish(struct conn *c);
+static void handle_closed(uv_handle_t *h);
 static void api_conn_close(struct posta_conn *pc);
 static void timer_cb(uv_timer_t *t);
 static int cipher_flush(struct conn *c);
@@ -761,7 +763,94 @@ close_finish(struct conn *c)
 		    c->in_flight > 0)
 			return;	/* write_cb comes back here */
 	}
-	conn_teardown(c, c->close_reason);
+	conn_release(c, c->close_reason, true);
+}
+
+/*
+ * Lingering close.  Closing a socket with unread input makes the kernel
+ * send RST, and an RST can overtake our last words (a BYE, a 421) in the
+ * peer's receive queue; a pipelining client then sees a reset instead of
+ * the reason.  So after a graceful close we send FIN and discard what the
+ * peer still sends until its EOF, for a bounded time and amount.
+ */
+#define LINGER_MS	2000
+#define LINGER_BYTES	(1024 * 1024)
+
+static void
+linger_end(struct conn *c)
+{
+	if (!c->lingering)
+		return;
+	c->lingering = false;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	uv_close((uv_handle_t *)&c->tcp, handle_closed);
+	uv_close((uv_handle_t *)&c->timer, handle_closed);
+}
+
+static void
+linger_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init((char *)c->loop->read_buf,
+	    (unsigned)c->loop->read_buf_size);
+}
+
+static void
+linger_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+
+	(void)buf;
+	if (n < 0)
+		linger_end(c);
+	else if ((c->linger_bytes += (size_t)n) > LINGER_BYTES)
+		linger_end(c);
+}
+
+static void
+linger_timer_cb(uv_timer_t *t)
+{
+	linger_end(t->data);
+}
+
+static void
+linger_shutdown_cb(uv_shutdown_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	free(req);
+	/* ECANCELED comes from our own uv_close: nothing left to do */
+	if (status < 0 && status != UV_ECANCELED)
+		linger_end(c);
+}
+
+static bool
+linger_start(struct conn *c)
+{
+	uv_shutdown_t *req;
+
+	if (c->eof || c->loop->stopping)
+		return false;
+	req = malloc(sizeof(*req));
+	if (req == NULL)
+		return false;
+	req->data = c;
+	if (uv_shutdown(req, (uv_stream_t *)&c->tcp, linger_shutdown_cb) < 0) {
+		free(req);
+		return false;
+	}
+	c->lingering = true;
+	c->linger_bytes = 0;
+	if (uv_read_start((uv_stream_t *)&c->tcp, linger_alloc_cb,
+	    linger_read_cb) < 0) {
+		/* the shutdown request is cancelled by the close */
+		linger_end(c);
+		return true;
+	}
+	uv_timer_start(&c->timer, linger_timer_cb, LINGER_MS, 0);
+	return true;
 }
 
 /* ---- teardown ---- */
@@ -789,6 +878,13 @@ handle_closed(uv_handle_t *h)
 
 static void
 conn_teardown(struct conn *c, int reason)
+{
+	conn_release(c, reason, false);
+}
+
+/* Ends the session; with linger, the socket outlives it briefly. */
+static void
+conn_release(struct conn *c, int reason, bool linger)
 {
 	struct conn_req *r;
 
@@ -828,6 +924,8 @@ conn_teardown(struct conn *c, int reason)
 	c->stash = c->out = c->cipher_out = NULL;
 	c->tls_info = c->user = NULL;
 	c->data = NULL;
+	if (linger && linger_start(c))
+		return;
 	uv_close((uv_handle_t *)&c->tcp, handle_closed);
 	uv_close((uv_handle_t *)&c->timer, handle_closed);
 }
@@ -1006,6 +1104,10 @@ conn_shutdown_all(struct loop *l, bool force)
 
 	for (c = l->conns; c != NULL; c = next) {
 		next = c->next;
+		if (c->lingering) {
+			linger_end(c);
+			continue;
+		}
 		if (c->torn_down)
 			continue;
 		if (force || !c->accepted)

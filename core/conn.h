@@ -54,6 +54,8 @@ struct conn {
 	bool connect_hooks_ran;
 	bool eof;
 	bool bye_sent;
+	bool lingering;			/* torn down; draining until EOF */
+	size_t linger_bytes;
 	int close_reason;
 	struct posta_hook_refusal refusal;
 	bool refused;

@@ -129,6 +129,36 @@ def test_abrupt():
     t.ok(c.closed(), "and then the connection closes")
 
 
+def test_last_words_survive_trailing_input():
+    # A client that keeps sending after the server said goodbye (a
+    # pipelining client, or one that did not notice) must not be reset:
+    # the server drains its input after FIN (lingering close), so the
+    # client reads the goodbye and a clean EOF.
+    lost = 0
+    for _ in range(5):
+        s = d.connect("echo")
+        c = LineClient(s)
+        c.line()
+        try:
+            c.send(b"QUIT\r\n")
+            if c.line() != "+BYE":
+                lost += 1
+            for _ in range(3):
+                time.sleep(0.05)
+                s.sendall(b"junk after goodbye\r\n" * 50)
+            while s.recv(65536):    # a reset raises: that counts as lost
+                pass
+        except OSError as e:
+            t.diag("reset: %r" % e)
+            lost += 1
+        c.close()
+    t.eq(lost, 0, "the goodbye and a clean EOF although the client "
+         "kept sending")
+    c = LineClient(d.connect("echo"))
+    t.eq(c.line(), "* hello there", "and the server goes on")
+    c.close()
+
+
 try:
     t.run(test_basic, "basic")
     t.run(test_pipelining, "pipelining")
@@ -137,6 +167,7 @@ try:
     t.run(test_idle_timeout, "idle timeout")
     t.run(test_backpressure, "backpressure")
     t.run(test_abrupt, "abrupt disconnects")
+    t.run(test_last_words_survive_trailing_input, "lingering close")
     d.stop()
 finally:
     d.cleanup()

@@ -20,6 +20,7 @@ struct login_req {
 	struct hook_reg *hook;
 	struct auth_reg *prov;
 	enum login_wait wait;
+	bool in_call;			/* inside the provider's verify() */
 	uv_timer_t timer;
 	enum posta_login_result result;
 	char *text;
@@ -207,6 +208,18 @@ login_accept(struct login_req *r, const char *account)
 	login_finish(r, POSTA_LOGIN_OK, NULL, 0);
 }
 
+/* A provider answered inside its own call, against the async rule. */
+static void
+warn_sync(struct loop *l, struct auth_reg *prov, const char *call)
+{
+	if (prov->warned_sync)
+		return;
+	prov->warned_sync = true;
+	log_core(l, POSTA_LOG_WARN, "auth.sync_answer", "provider=%s call=%s "
+	    "note=\"answered inside its own call; handed on from the loop\"",
+	    prov->prov->name, call);
+}
+
 static void
 verify_cb(void *ctx, enum posta_auth_result result, const char *account)
 {
@@ -218,6 +231,9 @@ verify_cb(void *ctx, enum posta_auth_result result, const char *account)
 		return;	/* a provider answering twice: ignore */
 	r->wait = WAIT_NONE;
 	r->loop->n_owed--;
+	/* safe to go on: every outcome reaches the module via a timer */
+	if (r->in_call)
+		warn_sync(r->loop, r->prov, "verify");
 	if (c == NULL) {
 		login_free(r);
 		return;
@@ -252,6 +268,7 @@ login_verify(struct login_req *r)
 {
 	struct conn *c = r->link.conn;
 	char q[200];
+	int ret;
 
 	if (r->prov == NULL) {
 		posta_conn_log((struct posta_conn *)c, POSTA_LOG_INFO,
@@ -264,8 +281,11 @@ login_verify(struct login_req *r)
 	}
 	r->wait = WAIT_PROVIDER;
 	r->loop->n_owed++;
-	if (r->prov->prov->verify(r->prov->state, r->user, r->password,
-	    verify_cb, r) < 0) {
+	r->in_call = true;
+	ret = r->prov->prov->verify(r->prov->state, r->user, r->password,
+	    verify_cb, r);
+	r->in_call = false;
+	if (ret < 0 && r->wait == WAIT_PROVIDER) {
 		r->wait = WAIT_NONE;
 		r->loop->n_owed--;
 		login_finish(r, POSTA_LOGIN_TEMPFAIL, NULL, 0);
@@ -333,8 +353,10 @@ struct resolve_req {
 	posta_auth_resolve_cb *cb;
 	void *ctx;
 	bool waiting;
+	bool in_call;			/* inside the provider's resolve() */
 	uv_timer_t timer;
 	struct posta_resolution res;
+	void *res_copy;			/* res's arrays and strings, if copied */
 };
 
 static void
@@ -343,6 +365,7 @@ resolve_closed(uv_handle_t *h)
 	struct resolve_req *r = h->data;
 
 	free(r->address);
+	free(r->res_copy);
 	free(r);
 }
 
@@ -359,11 +382,17 @@ resolve_gone(const struct resolve_req *r)
 	return r->bound && r->link.conn == NULL;
 }
 
+static void resolve_next(struct resolve_req *r);
+
 static void
 resolve_timer_cb(uv_timer_t *t)
 {
 	struct resolve_req *r = t->data;
 
+	if (r->res.kind == POSTA_RESOLVE_NOT_MINE && !resolve_gone(r)) {
+		resolve_next(r);
+		return;
+	}
 	if (!resolve_gone(r)) {
 		conn_req_detach(&r->link);
 		r->cb(r->ctx, &r->res);
@@ -371,7 +400,40 @@ resolve_timer_cb(uv_timer_t *t)
 	resolve_free(r);
 }
 
-static void resolve_next(struct resolve_req *r);
+/*
+ * Keeps a resolution beyond the provider's callback: one block holding
+ * both pointer arrays and every string.
+ */
+static int
+resolve_keep(struct resolve_req *r, const struct posta_resolution *res)
+{
+	size_t n = res->n_accounts + res->n_external, size, i;
+	const char **ptrs;
+	char *p;
+
+	size = n * sizeof(char *);
+	for (i = 0; i < res->n_accounts; i++)
+		size += strlen(res->accounts[i]) + 1;
+	for (i = 0; i < res->n_external; i++)
+		size += strlen(res->external[i]) + 1;
+	if ((r->res_copy = malloc(size > 0 ? size : 1)) == NULL)
+		return -ENOMEM;
+	ptrs = r->res_copy;
+	p = (char *)(ptrs + n);
+	for (i = 0; i < n; i++) {
+		const char *src = i < res->n_accounts ? res->accounts[i] :
+		    res->external[i - res->n_accounts];
+		size_t len = strlen(src) + 1;
+
+		memcpy(p, src, len);
+		ptrs[i] = p;
+		p += len;
+	}
+	r->res = *res;
+	r->res.accounts = ptrs;
+	r->res.external = ptrs + res->n_accounts;
+	return 0;
+}
 
 static void
 resolve_cb(void *ctx, const struct posta_resolution *res)
@@ -388,7 +450,27 @@ resolve_cb(void *ctx, const struct posta_resolution *res)
 	}
 	if (res->kind == POSTA_RESOLVE_NOT_MINE) {
 		r->prov = r->prov->next;
+		if (r->in_call) {
+			/* the next provider waits for the loop, not our stack */
+			r->res.kind = POSTA_RESOLVE_NOT_MINE;
+			uv_timer_start(&r->timer, resolve_timer_cb, 0, 0);
+			return;
+		}
 		resolve_next(r);
+		return;
+	}
+	if (r->in_call) {
+		warn_sync(r->loop, r->prov, "resolve");
+		/*
+		 * An answer from inside resolve(), against the async rule:
+		 * the caller is still in posta_auth_resolve() and may not be
+		 * ready for its callback.  Deliver it from the loop instead.
+		 */
+		if (resolve_keep(r, res) < 0) {
+			r->res = (struct posta_resolution){
+			    .kind = POSTA_RESOLVE_TEMPFAIL };
+		}
+		uv_timer_start(&r->timer, resolve_timer_cb, 0, 0);
 		return;
 	}
 	conn_req_detach(&r->link);
@@ -399,6 +481,8 @@ resolve_cb(void *ctx, const struct posta_resolution *res)
 static void
 resolve_next(struct resolve_req *r)
 {
+	int ret;
+
 	if (r->prov == NULL) {
 		r->res.kind = POSTA_RESOLVE_EXTERNAL;
 		uv_timer_start(&r->timer, resolve_timer_cb, 0, 0);
@@ -406,8 +490,10 @@ resolve_next(struct resolve_req *r)
 	}
 	r->waiting = true;
 	r->loop->n_owed++;
-	if (r->prov->prov->resolve(r->prov->state, r->address, resolve_cb,
-	    r) < 0) {
+	r->in_call = true;
+	ret = r->prov->prov->resolve(r->prov->state, r->address, resolve_cb, r);
+	r->in_call = false;
+	if (ret < 0 && r->waiting) {
 		r->waiting = false;
 		r->loop->n_owed--;
 		r->res.kind = POSTA_RESOLVE_TEMPFAIL;

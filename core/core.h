@@ -111,6 +111,7 @@ struct auth_reg {
 	const struct posta_auth_provider *prov;
 	void *state;
 	struct module *owner;
+	bool warned_sync;		/* answered inside its own call */
 	struct auth_reg *next;
 };
 

@@ -333,6 +333,7 @@ imap_cmd_done(struct imap_session *s, const char *fmt, ...)
 	c->reply = arena_vprintf(s->cmd_arena, fmt, ap);
 	va_end(ap);
 	c->line = NULL;
+	c->line_error = NULL;
 	c->drain = NULL;
 	c->notify = NULL;
 	refresh = s->state == IMAP_STATE_SELECTED && s->box != NULL &&
@@ -537,6 +538,15 @@ parse_error(struct imap_session *s, const struct imap_event *ev)
 		/* APPEND's tail, or a raw line of IDLE/AUTHENTICATE */
 		if (s->append != NULL)
 			imap_append_abort(s);
+		if (s->cmd.line_error != NULL) {
+			void (*fn)(struct imap_session *, const char *) =
+			    s->cmd.line_error;
+
+			s->cmd.line = NULL;
+			s->cmd.line_error = NULL;
+			fn(s, ev->u.error.msg);
+			return;
+		}
 		imap_cmd_done(s, "BAD %s", ev->u.error.msg);
 		return;
 	}

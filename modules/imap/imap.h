@@ -77,6 +77,12 @@ struct imap_cmd {
 	/* raw lines after imap_parser_expect_line (IDLE, AUTHENTICATE) */
 	void (*line)(struct imap_session *s, const uint8_t *line,
 	    size_t len);
+	/*
+	 * that raw line was over-long (msg: the BAD text); when unset the
+	 * command ends with BAD.  A command with a request out (IDLE's
+	 * refresh) must wait for it instead of ending now.
+	 */
+	void (*line_error)(struct imap_session *s, const char *msg);
 	/* the output queue ran empty (streaming FETCH) */
 	void (*drain)(struct imap_session *s);
 	/* a watch notification while the command runs (IDLE) */

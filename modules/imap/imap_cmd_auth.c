@@ -181,6 +181,7 @@ imap_cmd_login(struct imap_session *s, struct imap_cmd *c)
 
 static void sasl_line(struct imap_session *s, const uint8_t *line,
     size_t len);
+static void sasl_line_error(struct imap_session *s, const char *msg);
 
 static void
 sasl_end(struct imap_session *s)
@@ -204,6 +205,7 @@ sasl_continue(struct imap_session *s, const char *challenge)
 		return;
 	}
 	s->cmd.line = sasl_line;
+	s->cmd.line_error = sasl_line_error;
 	imap_printf(s, "+ %s\r\n", challenge);
 }
 
@@ -308,7 +310,16 @@ static void
 sasl_line(struct imap_session *s, const uint8_t *line, size_t len)
 {
 	s->cmd.line = NULL;
+	s->cmd.line_error = NULL;
 	sasl_response(s, line, len);
+}
+
+/* An over-long response: the exchange ends, and the LOGIN user with it. */
+static void
+sasl_line_error(struct imap_session *s, const char *msg)
+{
+	sasl_end(s);
+	imap_cmd_bad(s, msg);
 }
 
 void

@@ -11,6 +11,7 @@ struct idle_ctx {
 	bool again;			/* notified while it was */
 	bool done;			/* DONE came while it was */
 	bool bad;			/* ... or something else did */
+	const char *bad_text;		/* the BAD reply then */
 };
 
 static void idle_sync(struct imap_session *s);
@@ -23,7 +24,7 @@ idle_synced(struct imap_session *s)
 	x->syncing = false;
 	if (x->done) {
 		if (x->bad)
-			imap_cmd_bad(s, "Expected DONE.");
+			imap_cmd_bad(s, x->bad_text);
 		else
 			imap_cmd_done(s, "OK Idle completed.");
 		return;
@@ -49,20 +50,40 @@ idle_sync(struct imap_session *s)
 		x->syncing = true;
 }
 
+/* Ends IDLE with BAD text, or once the refresh that is out returns. */
+static void
+idle_bad(struct imap_session *s, const char *text)
+{
+	struct idle_ctx *x = s->cmd.ctx;
+
+	if (x->syncing) {
+		/* its callback finds this command still running */
+		x->done = x->bad = true;
+		x->bad_text = arena_strdup(s->cmd_arena, text);
+		if (x->bad_text == NULL)
+			x->bad_text = "Expected DONE.";
+		imap_cmd_wait(s);
+		return;
+	}
+	imap_cmd_bad(s, text);
+}
+
+/* An over-long line instead of DONE: the parser has skipped it. */
+static void
+idle_line_error(struct imap_session *s, const char *msg)
+{
+	idle_bad(s, msg);
+}
+
 static void
 idle_line(struct imap_session *s, const uint8_t *line, size_t len)
 {
 	struct idle_ctx *x = s->cmd.ctx;
 
 	s->cmd.line = NULL;
+	s->cmd.line_error = NULL;
 	if (len != 4 || !util_memcaseeq(line, "DONE", 4)) {
-		if (x->syncing) {
-			/* the refresh ends the command when it returns */
-			x->done = x->bad = true;
-			imap_cmd_wait(s);
-			return;
-		}
-		imap_cmd_bad(s, "Expected DONE.");
+		idle_bad(s, "Expected DONE.");
 		return;
 	}
 	if (x->syncing) {
@@ -92,6 +113,7 @@ imap_cmd_idle(struct imap_session *s, struct imap_cmd *c)
 	}
 	c->ctx = x;
 	c->line = idle_line;
+	c->line_error = idle_line_error;
 	c->notify = idle_sync;
 	imap_puts(s, "+ idling\r\n");
 	if (s->notified)

@@ -177,6 +177,9 @@ struct qdest {
 	size_t n_targets;
 	uint64_t resolved_at;		/* loop ms */
 	uint64_t dead;			/* bit i: target i failed this round */
+	/* why the last connection that never got ready failed */
+	char fail_status[12];
+	char fail_diag[600];
 	bool kicking, kick_again;	/* see qdest_kick() */
 };
 

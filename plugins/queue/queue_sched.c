@@ -1004,12 +1004,24 @@ qdest_kick_once(struct qdest *d)
 		}
 		return;
 	}
+	r = 0;
 	while (d->n_jobs > d->n_unready &&
 	    d->n_conns < (size_t)q->set->max_connections_per_domain &&
 	    q->n_conns < (size_t)q->set->max_connections) {
 		r = qconn_start(d);
 		if (r < 0)
 			break;
+	}
+	if (r == -ENOENT && d->n_conns == 0) {
+		/* every target failed this round, but the connection that
+		   saw the last one fail had been ready (it died later), so
+		   qdest_conn_gone() did not end the round: nothing would
+		   ever take these jobs.  They wait for the next round. */
+		qdest_fail_jobs(d, 'T', d->fail_status[0] != '\0' ?
+		    d->fail_status : "4.4.1", d->fail_diag[0] != '\0' ?
+		    d->fail_diag : "no mail host answered");
+		d->rstate = QDEST_UNRESOLVED;
+		d->dead = 0;
 	}
 }
 
@@ -1033,6 +1045,11 @@ qdest_conn_gone(struct qdest *d, bool was_ready, bool ok, const char *status,
 		d->n_unready--;
 	if (q->stopping)
 		return;
+	if (!was_ready && !ok) {
+		snprintf(d->fail_status, sizeof(d->fail_status), "%s",
+		    status);
+		snprintf(d->fail_diag, sizeof(d->fail_diag), "%s", diag);
+	}
 	if (!was_ready && !ok && d->n_conns == 0) {
 		/* no host of this destination took a connection: the
 		   waiting jobs wait for the next round, and its lookup */

@@ -1,0 +1,157 @@
+# queue_hostile.py: remote servers that refuse, drop and misbehave; odd spool files
+import os
+import socket
+import threading
+
+from posta import Postad
+from queue_util import (T_A, T_MX, DNSServer, SMTPSink, admin_queue,
+                        free_port_on, logged, queue_block, spool_ids,
+                        submit, wait_for)
+from tap import TAP
+
+t = TAP()
+
+HOSTS = ["127.0.0.2", "127.0.0.3"]
+port = free_port_on(HOSTS)
+
+dns = DNSServer({
+    ("busy.example", T_MX): [(10, "mx.busy.example")],
+    ("mx.busy.example", T_A): ["127.0.0.2"],
+    ("example.net", T_MX): [(10, "mx.example.net")],
+    ("mx.example.net", T_A): ["127.0.0.3"],
+})
+
+
+class BusyServer:
+    """One MX host that takes a first connection, answers a second one
+    with 421 (as servers limiting connections per client do), then drops
+    the first in the middle of its transaction; later connections are
+    served normally."""
+
+    def __init__(self, host, port, log_has):
+        self.log_has = log_has
+        self.in_data = threading.Event()
+        self.refused = threading.Event()
+        self.delivered = []
+        self.n = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping = True
+        self.in_data.set()
+        self.thread.join(5)
+        self.sock.close()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.n += 1
+                n = self.n
+            threading.Thread(target=self.session, args=(c, n),
+                             daemon=True).start()
+
+    def session(self, c, n):
+        c.settimeout(30)
+        f = c.makefile("rb")
+        try:
+            if n == 2:
+                c.sendall(b"421 4.7.0 too many connections from you\r\n")
+                self.refused.set()
+                return
+            c.sendall(b"220 busy ESMTP\r\n")
+            data, rcpts = None, []
+            for _ in range(1000):
+                line = f.readline(4096)
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if data is not None:
+                    if line == b".\r\n":
+                        self.delivered.append((rcpts, data))
+                        c.sendall(b"250 2.0.0 ok\r\n")
+                        data, rcpts = None, []
+                    else:
+                        data += line
+                elif verb == b"EHLO":
+                    c.sendall(b"250-busy\r\n250 8BITMIME\r\n")
+                elif verb == b"RCPT":
+                    rcpts.append(line.decode().strip())
+                    c.sendall(b"250 2.1.5 ok\r\n")
+                elif verb == b"DATA":
+                    if n == 1:
+                        # wait until postad has seen the 421, then die
+                        self.in_data.set()
+                        wait_for(lambda: self.stopping or self.log_has(),
+                                 what="the 421 logged")
+                        return
+                    c.sendall(b"354 go ahead\r\n")
+                    data = b""
+                elif verb == b"QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    c.sendall(b"250 2.0.0 ok\r\n")
+        except OSError:
+            pass
+        finally:
+            f.close()
+            c.close()
+
+
+d = Postad({}, blocks=queue_block(dns.port, port,
+                                  "  max_connections_per_domain = 2\n"),
+           tap=t)
+busy = BusyServer("127.0.0.2", port,
+                  lambda: logged(d, "queue.conn_failed", "status=4.0.0"))
+sink = SMTPSink("127.0.0.3", port)
+
+
+def message(subject):
+    return ("From: alice@example.com\r\nTo: someone\r\nSubject: %s\r\n"
+            "\r\nHello.\r\n" % subject).encode()
+
+
+def test_dead_host_after_drop():
+    q1 = submit(d, "alice@example.com", ["one@busy.example"],
+                message("first"))
+    wait_for(busy.in_data.is_set, what="the first transaction at DATA")
+    q2 = submit(d, "alice@example.com", ["two@busy.example"],
+                message("second"))
+    wait_for(busy.refused.is_set, what="the second connection refused")
+    # the refusal marked the only host dead for the round; the first
+    # connection then died with a job still waiting: both messages must
+    # still go out on a later round, not wait forever
+    wait_for(lambda: len(busy.delivered) >= 2, timeout=30,
+             what="both messages delivered after the host recovered")
+    got = sorted(r[0] for r, _ in busy.delivered)
+    t.eq(got, ["RCPT TO:<one@busy.example>", "RCPT TO:<two@busy.example>"],
+         "each message delivered once")
+    wait_for(lambda: q1 not in spool_ids(d) and q2 not in spool_ids(d),
+             what="both removed from the spool")
+    t.ok(True, "the spool is empty again")
+
+
+try:
+    t.run(test_dead_host_after_drop,
+          "a host refused by one connection and dropped by another")
+    d.stop()
+finally:
+    d.cleanup()
+    busy.stop()
+    sink.stop()
+    dns.stop()
+t.done()

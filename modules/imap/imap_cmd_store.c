@@ -222,6 +222,25 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *c)
 		for (i = 0; i < x->n; i++)
 			uids[i] = msgs[x->idx[i]].uid;
 	}
+	if (x->unchanged && up.unchangedsince == 0) {
+		/*
+		 * RFC 7162 3.1.3: UNCHANGEDSINCE 0 always fails, as flags
+		 * always exist; the store reads 0 as "no condition".
+		 */
+		struct posta_flags_result res = {
+			.n_failed = x->n,
+			.failed = uids,
+		};
+		char *mod = modified_set(s, &res);
+
+		if (mod == NULL) {
+			imap_cmd_done(s, "NO [SERVERBUG] Out of memory.");
+			return;
+		}
+		imap_cmd_done(s, "OK [MODIFIED %s] Conditional STORE failed.",
+		    mod);
+		return;
+	}
 	r = posta_mailbox_store_flags(s->box, uids, x->n, &up, store_cb, s);
 	if (r < 0) {
 		imap_cmd_store_error(s, r, "store");

@@ -8,7 +8,7 @@
 
 #include "arena.h"
 #include "util.h"
-#include "mime.h"
+#include "mime_int.h"
 
 /*
  * How it works.  Bytes go through a per-line state machine.  At the start
@@ -35,23 +35,6 @@
  * Content-Type that cannot be used.
  */
 
-#define NAME_MAX_LEN 76		/* longer field names are never ours */
-#define MAX_PARAMS 64		/* per Content-Type / -Disposition */
-#define MAX_LANGS 32
-#define MAX_SECTION 999		/* highest RFC 2231 section number */
-#define LBUF_MAX (MIME_BOUNDARY_MAX + 4)
-
-enum hdr_id {
-	/* ENVELOPE fields, in RFC 3501 order */
-	HDR_DATE, HDR_SUBJECT, HDR_FROM, HDR_SENDER, HDR_REPLY_TO, HDR_TO,
-	HDR_CC, HDR_BCC, HDR_IN_REPLY_TO, HDR_MESSAGE_ID,
-	HDR_ENV_COUNT,
-	HDR_CONTENT_TYPE = HDR_ENV_COUNT, HDR_CONTENT_TE, HDR_CONTENT_ID,
-	HDR_CONTENT_DESC, HDR_CONTENT_DISP, HDR_CONTENT_LANG,
-	HDR_CONTENT_LOC, HDR_CONTENT_MD5,
-	HDR_COUNT
-};
-
 static const char *const hdr_names[HDR_COUNT] = {
 	"date", "subject", "from", "sender", "reply-to", "to", "cc", "bcc",
 	"in-reply-to", "message-id",
@@ -60,108 +43,13 @@ static const char *const hdr_names[HDR_COUNT] = {
 	"content-location", "content-md5",
 };
 
-enum node_kind { KIND_LEAF, KIND_MULTIPART, KIND_RFC822 };
+/* ---- small helpers shared with mime_field.c ---- */
 
-struct mime_param {
-	const char *name, *value;
-};
 
-/* An ENVELOPE address; a group is a start marker with the group name in
-   mailbox and host NULL, its members, and an all-NULL end marker. */
-struct addr {
-	struct addr *next;
-	const char *name, *adl, *mailbox, *host;
-};
 
-struct node {
-	struct node *parent, *child, *last_child, *next;
-	uint64_t hdr_off, body_off, body_end;
-	uint64_t lf_body_off, lf_body_end;	/* LF counts at those offsets */
-	uint32_t depth, n_children;
-	enum node_kind kind;
-	bool is_message;	/* a message header: keep ENVELOPE fields */
-	bool header_done;
-	bool fallback;		/* shown as text/plain, see the top comment */
-	bool digest_default;	/* no Content-Type under multipart/digest */
-	uint32_t seen;		/* 1 << hdr_id: first occurrence wins */
 
-	const char *type, *subtype;	/* NULL unless Content-Type valid */
-	struct mime_param *params;
-	size_t n_params;
-	const char *cte, *id, *desc, *md5, *loc;
-	const char *disp;
-	struct mime_param *disp_params;
-	size_t n_disp_params;
-	const char **langs;
-	size_t n_langs;
-	const char *boundary;
-	size_t boundary_len;
-
-	const char *env[HDR_ENV_COUNT];	/* unstructured ones */
-	struct addr *addrs[HDR_ENV_COUNT];	/* address lists */
-};
-
-enum pstate { ST_HEADER, ST_BODY, ST_BLINE };
-enum hstate { H_LINE_START, H_CR, H_NAME, H_VALUE, H_SKIP };
-
-struct mime_parser {
-	struct arena *a;
-	struct mime_limits lim;
-	struct node *root, *cur;
-	size_t n_nodes;
-	enum pstate st;
-	enum hstate hst;
-
-	/* the header field being read: its name, then its unfolded value */
-	char *fbuf;
-	size_t flen, fcap;
-	int fid;		/* enum hdr_id, or -1 when not kept */
-	bool fopen;		/* a field line was seen: WSP continues it */
-	bool fstore;		/* name still short enough to store */
-	size_t hdr_kept;	/* value bytes kept in this header block */
-
-	char *scratch;		/* for address words */
-	size_t scratch_cap;
-
-	bool bline_close;	/* ST_BLINE: the delimiter was a close one */
-
-	uint64_t pos, lfs;	/* bytes and LFs consumed */
-	uint64_t eol_start;	/* the [CR]LF that ends at the line start */
-	unsigned int eol_len;
-	uint8_t last_byte;
-	bool at_line_start;
-	uint8_t lbuf[LBUF_MAX];
-	size_t lbuf_len;
-
-	struct node **bounds;	/* open multiparts, outermost first */
-	size_t n_bounds, max_blen;
-
-	int error;
-	bool finished;
-};
-
-/* ---- small helpers ---- */
-
-static bool
-is_wsp(int c)
-{
-	return c == ' ' || c == '\t';
-}
-
-static char
-lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool
-ieq(const char *a, const char *b)
-{
-	return a != NULL && b != NULL && util_strcaseeq(a, b);
-}
-
-static char *
-lower_dup(struct mime_parser *p, const char *s)
+char *
+mime_lower_dup(struct mime_parser *p, const char *s)
 {
 	char *d = arena_strdup(p->a, s);
 
@@ -172,8 +60,8 @@ lower_dup(struct mime_parser *p, const char *s)
 	return d;
 }
 
-static char *
-pdup(struct mime_parser *p, const char *s, size_t len)
+char *
+mime_pdup(struct mime_parser *p, const char *s, size_t len)
 {
 	char *d = arena_strndup(p->a, s, len);
 
@@ -185,8 +73,8 @@ pdup(struct mime_parser *p, const char *s, size_t len)
 /* Grows an arena buffer by doubling, never past max (0: no cap) unless
    need is larger; the old block is wasted, so the total stays under
    twice the final size. */
-static bool
-grow(struct mime_parser *p, char **buf, size_t *cap, size_t used,
+bool
+mime_grow(struct mime_parser *p, char **buf, size_t *cap, size_t used,
     size_t need, size_t max)
 {
 	size_t ncap = *cap < 256 ? 256 : *cap;
@@ -212,27 +100,23 @@ grow(struct mime_parser *p, char **buf, size_t *cap, size_t used,
 
 /* ---- output strings: counted first, then written ---- */
 
-struct sb {
-	char *buf;		/* NULL: only count */
-	size_t len;
-};
 
-static void
-sb_put(struct sb *s, const char *p, size_t n)
+void
+mime_sb_put(struct sb *s, const char *p, size_t n)
 {
 	if (s->buf != NULL)
 		memcpy(s->buf + s->len, p, n);
 	s->len += n;
 }
 
-static void
-sb_puts(struct sb *s, const char *p)
+void
+mime_sb_puts(struct sb *s, const char *p)
 {
-	sb_put(s, p, strlen(p));
+	mime_sb_put(s, p, strlen(p));
 }
 
-static void
-sb_putc(struct sb *s, char c)
+void
+mime_sb_putc(struct sb *s, char c)
 {
 	if (s->buf != NULL)
 		s->buf[s->len] = c;
@@ -249,7 +133,7 @@ sb_u64(struct sb *s, uint64_t v)
 		tmp[--i] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v > 0);
-	sb_put(s, tmp + i, sizeof(tmp) - i);
+	mime_sb_put(s, tmp + i, sizeof(tmp) - i);
 }
 
 /*
@@ -272,743 +156,28 @@ sb_string(struct sb *s, const char *v)
 		}
 	}
 	if (eight) {
-		sb_putc(s, '{');
+		mime_sb_putc(s, '{');
 		sb_u64(s, n);
-		sb_puts(s, "}\r\n");
-		sb_put(s, v, n);
+		mime_sb_puts(s, "}\r\n");
+		mime_sb_put(s, v, n);
 		return;
 	}
-	sb_putc(s, '"');
+	mime_sb_putc(s, '"');
 	for (i = 0; i < n; i++) {
 		if (v[i] == '"' || v[i] == '\\')
-			sb_putc(s, '\\');
-		sb_putc(s, v[i]);
+			mime_sb_putc(s, '\\');
+		mime_sb_putc(s, v[i]);
 	}
-	sb_putc(s, '"');
+	mime_sb_putc(s, '"');
 }
 
 static void
 sb_nstring(struct sb *s, const char *v)
 {
 	if (v == NULL)
-		sb_puts(s, "NIL");
+		mime_sb_puts(s, "NIL");
 	else
 		sb_string(s, v);
-}
-
-/* ---- structured header values (RFC 5322 3.2, RFC 2045 5.1) ---- */
-
-struct cur {
-	const char *p, *end;
-};
-
-/* Skips a comment at c->p == '('; copies its text to out if non-NULL. */
-static void
-skip_comment(struct cur *c, char *out, size_t *out_len)
-{
-	int depth = 0;
-
-	for (; c->p < c->end; c->p++) {
-		char ch = *c->p;
-
-		if (ch == '\\' && c->p + 1 < c->end) {
-			c->p++;
-			if (out != NULL)
-				out[(*out_len)++] = *c->p;
-			continue;
-		}
-		if (ch == '(') {
-			if (depth++ == 0)
-				continue;
-		} else if (ch == ')') {
-			if (--depth == 0) {
-				c->p++;
-				return;
-			}
-		}
-		if (out != NULL)
-			out[(*out_len)++] = ch;
-	}
-}
-
-static void
-skip_cfws(struct cur *c)
-{
-	while (c->p < c->end) {
-		if (is_wsp(*c->p))
-			c->p++;
-		else if (*c->p == '(')
-			skip_comment(c, NULL, NULL);
-		else
-			break;
-	}
-}
-
-/* RFC 2045 token; 8-bit bytes are let through rather than lost. */
-static bool
-is_tchar(char ch)
-{
-	uint8_t c = (uint8_t)ch;
-
-	return c > 0x20 && c != 0x7f && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
-}
-
-static size_t
-span_token(const struct cur *c)
-{
-	const char *q = c->p;
-
-	while (q < c->end && is_tchar(*q))
-		q++;
-	return (size_t)(q - c->p);
-}
-
-/* Unescapes a quoted-string at c->p == '"' into out; an unterminated
-   one runs to the end of the value. */
-static size_t
-read_quoted(struct cur *c, char *out)
-{
-	size_t n = 0;
-
-	for (c->p++; c->p < c->end; c->p++) {
-		if (*c->p == '"') {
-			c->p++;
-			break;
-		}
-		if (*c->p == '\\' && c->p + 1 < c->end)
-			c->p++;
-		out[n++] = *c->p;
-	}
-	return n;
-}
-
-/*
- * Parameter values that are not quoted are taken up to ';', white space
- * or a comment, wider than RFC 2045's token: unquoted boundaries like
- * ----=_Part_1 are common and must still split the multipart.
- */
-static size_t
-span_value(const struct cur *c)
-{
-	const char *q = c->p;
-
-	while (q < c->end && (uint8_t)*q > 0x20 && *q != 0x7f && *q != ';' &&
-	    *q != '"' && *q != '(')
-		q++;
-	return (size_t)(q - c->p);
-}
-
-static bool
-is_attr_char(char ch)
-{
-	/* RFC 2231 attribute-char: token without "*", "'" and "%" */
-	return is_tchar(ch) && ch != '*' && ch != '\'' && ch != '%' &&
-	    (uint8_t)ch < 0x80;
-}
-
-struct raw_param {
-	const char *name, *value;
-	size_t base_len;	/* name up to the first '*' */
-	int section;		/* -1: none; RFC 2231 continuation number */
-	bool extended;		/* value is charset'lang'%XX encoded */
-	bool used;
-};
-
-static void
-classify_param(struct raw_param *rp)
-{
-	const char *star = strchr(rp->name, '*');
-	const char *q;
-	int n = 0;
-
-	rp->base_len = star != NULL ? (size_t)(star - rp->name) :
-	    strlen(rp->name);
-	rp->section = -1;
-	rp->extended = false;
-	if (star == NULL || star == rp->name)
-		return;
-	if (star[1] == '\0') {
-		rp->extended = true;
-		return;
-	}
-	for (q = star + 1; *q >= '0' && *q <= '9'; q++) {
-		n = n * 10 + (*q - '0');
-		if (n > MAX_SECTION)
-			return;
-	}
-	if (q == star + 1 || (q > star + 2 && star[1] == '0'))
-		return;
-	if (*q == '*' && q[1] == '\0')
-		rp->extended = true;
-	else if (*q != '\0')
-		return;
-	rp->section = n;
-}
-
-static bool
-same_base(const struct raw_param *a, const struct raw_param *b)
-{
-	return a->base_len == b->base_len &&
-	    util_memcaseeq(a->name, b->name, a->base_len);
-}
-
-/* The piece with section sec of rp[i]'s name, searching from i. */
-static const struct raw_param *
-find_section(const struct raw_param *rp, size_t n, size_t i, int sec)
-{
-	size_t j;
-
-	for (j = i; j < n; j++) {
-		if (rp[j].section == sec && same_base(&rp[j], &rp[i]))
-			return &rp[j];
-	}
-	return NULL;
-}
-
-static void
-put_pct(struct sb *s, const char *v)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (; *v != '\0'; v++) {
-		uint8_t c = (uint8_t)*v;
-
-		if (is_attr_char((char)c)) {
-			sb_putc(s, (char)c);
-		} else {
-			sb_putc(s, '%');
-			sb_putc(s, hex[c >> 4]);
-			sb_putc(s, hex[c & 15]);
-		}
-	}
-}
-
-/*
- * RFC 2231 3 and 4: param*0, param*1 ... are joined in section order,
- * up to the first gap.  If any piece is charset-encoded the result is
- * "param*" with the whole value in encoded form (plain pieces
- * percent-encoded), which IMAP clients decode themselves: the server
- * never guesses at charsets.  Without a section 0 the pieces stay as
- * they came.
- */
-static int
-merge_params(struct mime_parser *p, struct raw_param *rp, size_t n,
-    struct mime_param **out_r, size_t *n_out_r)
-{
-	struct mime_param *out;
-	size_t i, j, no = 0;
-
-	out = arena_alloc(p->a, sizeof(*out) * n);
-	if (out == NULL)
-		return p->error = -ENOMEM;
-	for (i = 0; i < n; i++)
-		classify_param(&rp[i]);
-	for (i = 0; i < n; i++) {
-		const struct raw_param *piece;
-		struct sb s = { NULL, 0 };
-		bool ext = false;
-		int pass, sec, last = -1;
-		char *name;
-
-		if (rp[i].used)
-			continue;
-		if (rp[i].section < 0 ||
-		    find_section(rp, n, i, 0) == NULL) {
-			out[no].name = rp[i].name;
-			out[no++].value = rp[i].value;
-			rp[i].used = true;
-			continue;
-		}
-		while ((piece = find_section(rp, n, i, last + 1)) != NULL) {
-			ext = ext || piece->extended;
-			last++;
-		}
-		for (pass = 0; pass < 2; pass++) {
-			if (pass == 1) {
-				s.buf = arena_alloc(p->a, s.len + 1);
-				if (s.buf == NULL)
-					return p->error = -ENOMEM;
-				s.len = 0;
-			}
-			for (sec = 0; sec <= last; sec++) {
-				piece = find_section(rp, n, i, sec);
-				if (!ext || piece->extended) {
-					sb_puts(&s, piece->value);
-					continue;
-				}
-				if (sec == 0)
-					sb_puts(&s, "''");
-				put_pct(&s, piece->value);
-			}
-		}
-		s.buf[s.len] = '\0';
-		for (j = i; j < n; j++) {
-			if (rp[j].section >= 0 && same_base(&rp[j], &rp[i]))
-				rp[j].used = true;
-		}
-		name = pdup(p, rp[i].name, rp[i].base_len + (ext ? 1 : 0));
-		if (name == NULL)
-			return p->error;
-		if (ext)
-			name[rp[i].base_len] = '*';
-		out[no].name = name;
-		out[no++].value = s.buf;
-	}
-	*out_r = out;
-	*n_out_r = no;
-	return 0;
-}
-
-/* Parses "; attr=value" pairs from c; copies strings into the arena. */
-static int
-parse_params(struct mime_parser *p, struct cur *c,
-    struct mime_param **out_r, size_t *n_out_r)
-{
-	struct raw_param rp[MAX_PARAMS];
-	size_t n = 0;
-	char *tmp;
-
-	*out_r = NULL;
-	*n_out_r = 0;
-	/* quoted values only shrink, so the value length bounds them */
-	tmp = arena_alloc(p->a, (size_t)(c->end - c->p) + 1);
-	if (tmp == NULL)
-		return p->error = -ENOMEM;
-	while (c->p < c->end && n < MAX_PARAMS) {
-		size_t alen, vlen;
-		const char *attr;
-
-		skip_cfws(c);
-		if (c->p >= c->end)
-			break;
-		if (*c->p != ';') {
-			/* junk: resynchronise at the next ';' */
-			if (*c->p == '"')
-				(void)read_quoted(c, tmp);
-			else
-				c->p++;
-			continue;
-		}
-		c->p++;
-		skip_cfws(c);
-		attr = c->p;
-		alen = span_token(c);
-		c->p += alen;
-		skip_cfws(c);
-		if (alen == 0 || c->p >= c->end || *c->p != '=')
-			continue;
-		c->p++;
-		skip_cfws(c);
-		if (c->p < c->end && *c->p == '"') {
-			vlen = read_quoted(c, tmp);
-			rp[n].value = pdup(p, tmp, vlen);
-		} else {
-			vlen = span_value(c);
-			rp[n].value = pdup(p, c->p, vlen);
-			c->p += vlen;
-		}
-		rp[n].name = pdup(p, attr, alen);
-		if (rp[n].name == NULL || rp[n].value == NULL)
-			return p->error;
-		rp[n].used = false;
-		n++;
-	}
-	if (n == 0)
-		return 0;
-	return merge_params(p, rp, n, out_r, n_out_r);
-}
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* The boundary from merged parameters: plain, or RFC 2231 encoded. */
-static void
-find_boundary(struct mime_parser *p, struct node *n)
-{
-	size_t i, len;
-	const char *v = NULL;
-	char *b, *o;
-	bool ext = false;
-
-	for (i = 0; i < n->n_params && v == NULL; i++) {
-		if (ieq(n->params[i].name, "boundary"))
-			v = n->params[i].value;
-		else if (ieq(n->params[i].name, "boundary*")) {
-			v = n->params[i].value;
-			ext = true;
-		}
-	}
-	if (v == NULL)
-		return;
-	if (ext) {
-		const char *q = strchr(v, '\'');
-
-		if (q != NULL && strchr(q + 1, '\'') != NULL)
-			v = strchr(q + 1, '\'') + 1;
-	}
-	b = o = arena_strdup(p->a, v);
-	if (b == NULL) {
-		p->error = -ENOMEM;
-		return;
-	}
-	for (; *v != '\0'; v++) {
-		if (ext && *v == '%' && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
-			*o++ = (char)(hexval(v[1]) * 16 + hexval(v[2]));
-			v += 2;
-		} else
-			*o++ = *v;
-	}
-	*o = '\0';
-	len = (size_t)(o - b);
-	/* RFC 2046 5.1.1: a boundary never ends in a space */
-	while (len > 0 && b[len - 1] == ' ')
-		len--;
-	if (len == 0 || len > MIME_BOUNDARY_MAX || memchr(b, '\0', len))
-		return;
-	n->boundary = b;
-	n->boundary_len = len;
-}
-
-static void
-parse_content_type(struct mime_parser *p, struct node *n, struct cur *c)
-{
-	size_t tlen, slen;
-	const char *t, *s;
-
-	skip_cfws(c);
-	t = c->p;
-	tlen = span_token(c);
-	c->p += tlen;
-	skip_cfws(c);
-	if (tlen == 0 || c->p >= c->end || *c->p != '/')
-		return;
-	c->p++;
-	skip_cfws(c);
-	s = c->p;
-	slen = span_token(c);
-	c->p += slen;
-	if (slen == 0)
-		return;
-	n->type = pdup(p, t, tlen);
-	n->subtype = pdup(p, s, slen);
-	if (n->type == NULL || n->subtype == NULL)
-		return;
-	if (parse_params(p, c, &n->params, &n->n_params) < 0)
-		return;
-	if (ieq(n->type, "multipart"))
-		find_boundary(p, n);
-}
-
-static void
-parse_disposition(struct mime_parser *p, struct node *n, struct cur *c)
-{
-	size_t len;
-	const char *t;
-
-	skip_cfws(c);
-	t = c->p;
-	len = span_token(c);
-	c->p += len;
-	if (len == 0)
-		return;
-	n->disp = pdup(p, t, len);
-	if (n->disp != NULL)
-		(void)parse_params(p, c, &n->disp_params, &n->n_disp_params);
-}
-
-static void
-parse_language(struct mime_parser *p, struct node *n, struct cur *c)
-{
-	const char *tags[MAX_LANGS];
-	size_t i, nt = 0;
-
-	while (c->p < c->end && nt < MAX_LANGS) {
-		size_t len;
-
-		skip_cfws(c);
-		len = span_token(c);
-		if (len > 0) {
-			tags[nt] = pdup(p, c->p, len);
-			if (tags[nt++] == NULL)
-				return;
-			c->p += len;
-			skip_cfws(c);
-		}
-		if (c->p < c->end && *c->p != ',')
-			break;	/* junk ends the list */
-		if (c->p < c->end)
-			c->p++;
-	}
-	if (nt == 0)
-		return;
-	n->langs = arena_alloc(p->a, sizeof(*n->langs) * nt);
-	if (n->langs == NULL) {
-		p->error = -ENOMEM;
-		return;
-	}
-	for (i = 0; i < nt; i++)
-		n->langs[i] = tags[i];
-	n->n_langs = nt;
-}
-
-/* ---- address lists (RFC 5322 3.4) for ENVELOPE ---- */
-
-static const char missing_mailbox[] = "MISSING_MAILBOX";
-static const char missing_domain[] = "MISSING_DOMAIN";
-
-struct addr_list {
-	struct addr *head, **tail;
-};
-
-static int
-addr_add(struct mime_parser *p, struct addr_list *l, const char *name,
-    const char *adl, const char *mailbox, const char *host)
-{
-	struct addr *a = arena_zalloc(p->a, sizeof(*a));
-
-	if (a == NULL)
-		return p->error = -ENOMEM;
-	a->name = name;
-	a->adl = adl;
-	a->mailbox = mailbox;
-	a->host = host;
-	*l->tail = a;
-	l->tail = &a->next;
-	return 0;
-}
-
-static bool
-is_addr_special(char c)
-{
-	return c == ',' || c == ';' || c == ':' || c == '<' || c == '>' ||
-	    c == '@' || c == '"' || c == '(' || is_wsp(c);
-}
-
-/*
- * A phrase: words (atoms with dots, quoted-strings) and comments up to a
- * special.  sp gets the words joined by single spaces (a display name or
- * group name, encoded-words left as they are: RFC 3501 returns them raw),
- * cat the words run together (a local-part), com the last comment.
- */
-struct phrase {
-	char *sp, *cat, *com;
-	size_t sp_len, cat_len, com_len, words;
-};
-
-static void
-read_phrase(struct cur *c, struct phrase *ph)
-{
-	ph->sp_len = ph->cat_len = ph->words = 0;
-	while (c->p < c->end) {
-		char ch = *c->p;
-		size_t n;
-
-		if (is_wsp(ch)) {
-			c->p++;
-			continue;
-		}
-		if (ch == '(') {
-			ph->com_len = 0;
-			skip_comment(c, ph->com, &ph->com_len);
-			continue;
-		}
-		if (ch == '"') {
-			if (ph->words++ > 0)
-				ph->sp[ph->sp_len++] = ' ';
-			n = read_quoted(c, ph->sp + ph->sp_len);
-			memcpy(ph->cat + ph->cat_len, ph->sp + ph->sp_len, n);
-			ph->sp_len += n;
-			ph->cat_len += n;
-			continue;
-		}
-		if (is_addr_special(ch))
-			break;
-		if (ph->words++ > 0)
-			ph->sp[ph->sp_len++] = ' ';
-		while (c->p < c->end && !is_addr_special(*c->p)) {
-			ph->sp[ph->sp_len++] = *c->p;
-			ph->cat[ph->cat_len++] = *c->p++;
-		}
-	}
-}
-
-/* A domain after '@': dot-atoms and [literals] run together. */
-static const char *
-read_domain(struct mime_parser *p, struct cur *c, struct phrase *ph)
-{
-	size_t n = 0;
-	char *d = ph->cat;	/* the local-part was copied out already */
-
-	while (c->p < c->end) {
-		char ch = *c->p;
-
-		if (is_wsp(ch)) {
-			c->p++;
-		} else if (ch == '(') {
-			ph->com_len = 0;
-			skip_comment(c, ph->com, &ph->com_len);
-		} else if (ch == '[') {
-			while (c->p < c->end && *c->p != ']')
-				d[n++] = *c->p++;
-			if (c->p < c->end)
-				d[n++] = *c->p++;
-		} else if (ch == ',' || ch == ';' || ch == '<' || ch == '>' ||
-		    ch == ':' || ch == '"' || ch == '@') {
-			break;
-		} else {
-			d[n++] = *c->p++;
-		}
-	}
-	if (n == 0)
-		return missing_domain;
-	return pdup(p, d, n);
-}
-
-static const char *
-phrase_or_null(struct mime_parser *p, const char *s, size_t len)
-{
-	return len == 0 ? NULL : pdup(p, s, len);
-}
-
-/* <[@route,@route:]local@domain> at c->p == '<' */
-static int
-read_angle(struct mime_parser *p, struct cur *c, struct phrase *ph,
-    struct addr_list *l)
-{
-	const char *name, *adl = NULL, *mailbox, *host = missing_domain;
-	const char *r;
-
-	name = phrase_or_null(p, ph->sp, ph->sp_len);
-	c->p++;
-	skip_cfws(c);
-	if (c->p < c->end && *c->p == '@') {
-		r = c->p;
-		while (c->p < c->end && *c->p != ':' && *c->p != '>')
-			c->p++;
-		if (c->p < c->end && *c->p == ':') {
-			size_t i, n = 0;
-			char *d = ph->cat;
-
-			/* the route without its white space */
-			for (i = 0; r + i < c->p; i++) {
-				if (!is_wsp(r[i]))
-					d[n++] = r[i];
-			}
-			adl = pdup(p, d, n);
-			c->p++;
-		} else {
-			c->p = r;
-		}
-	}
-	ph->com_len = 0;
-	read_phrase(c, ph);
-	mailbox = ph->cat_len > 0 ? pdup(p, ph->cat, ph->cat_len) :
-	    missing_mailbox;
-	if (c->p < c->end && *c->p == '@') {
-		c->p++;
-		host = read_domain(p, c, ph);
-	}
-	while (c->p < c->end && *c->p != '>' && *c->p != ',' &&
-	    *c->p != ';')
-		c->p++;
-	if (c->p < c->end && *c->p == '>')
-		c->p++;
-	if (p->error != 0)
-		return p->error;
-	if (name == NULL && mailbox == missing_mailbox &&
-	    host == missing_domain)
-		return 0;	/* "<>": no address at all */
-	return addr_add(p, l, name, adl, mailbox, host);
-}
-
-static struct addr *
-parse_addresses(struct mime_parser *p, const char *v, size_t len)
-{
-	struct addr_list l = { NULL, &l.head };
-	struct cur c = { v, v + len };
-	struct phrase ph;
-	bool in_group = false;
-
-	if (!grow(p, &p->scratch, &p->scratch_cap, 0, 3 * (len + 1), 0))
-		return NULL;
-	ph.sp = p->scratch;
-	ph.cat = p->scratch + len + 1;
-	ph.com = p->scratch + 2 * (len + 1);
-	while (c.p < c.end && p->error == 0) {
-		const char *name, *mailbox;
-
-		ph.com_len = 0;
-		read_phrase(&c, &ph);
-		if (c.p >= c.end || *c.p == ',' || *c.p == ';') {
-			/* one word is a local-part without a domain, more
-			   are a display name without an address */
-			if (ph.words == 1) {
-				name = phrase_or_null(p, ph.com, ph.com_len);
-				mailbox = pdup(p, ph.sp, ph.sp_len);
-				if (mailbox != NULL)
-					(void)addr_add(p, &l, name, NULL,
-					    mailbox, missing_domain);
-			} else if (ph.words > 1) {
-				name = pdup(p, ph.sp, ph.sp_len);
-				if (name != NULL)
-					(void)addr_add(p, &l, name, NULL,
-					    missing_mailbox, missing_domain);
-			}
-			if (c.p < c.end && *c.p == ';' && in_group) {
-				(void)addr_add(p, &l, NULL, NULL, NULL, NULL);
-				in_group = false;
-			}
-			if (c.p < c.end)
-				c.p++;
-			continue;
-		}
-		switch (*c.p) {
-		case ':':
-			c.p++;
-			if (in_group)
-				continue;	/* groups do not nest */
-			name = pdup(p, ph.sp, ph.sp_len);
-			if (name != NULL)
-				(void)addr_add(p, &l, NULL, NULL, name, NULL);
-			in_group = true;
-			break;
-		case '<':
-			(void)read_angle(p, &c, &ph, &l);
-			break;
-		case '@':
-			c.p++;
-			mailbox = ph.cat_len > 0 ?
-			    pdup(p, ph.cat, ph.cat_len) : missing_mailbox;
-			if (mailbox == NULL)
-				break;
-			{
-				const char *host = read_domain(p, &c, &ph);
-
-				name = phrase_or_null(p, ph.com, ph.com_len);
-				if (host != NULL && p->error == 0)
-					(void)addr_add(p, &l, name, NULL,
-					    mailbox, host);
-			}
-			/* junk up to the next separator */
-			while (c.p < c.end && *c.p != ',' && *c.p != ';')
-				c.p++;
-			break;
-		default:
-			c.p++;	/* a stray '>' */
-			break;
-		}
-	}
-	if (in_group && p->error == 0)
-		(void)addr_add(p, &l, NULL, NULL, NULL, NULL);
-	return p->error != 0 ? NULL : l.head;
 }
 
 /* ---- header fields ---- */
@@ -1038,37 +207,37 @@ field_dispatch(struct mime_parser *p)
 	switch (p->fid) {
 	case HDR_FROM: case HDR_SENDER: case HDR_REPLY_TO:
 	case HDR_TO: case HDR_CC: case HDR_BCC:
-		n->addrs[p->fid] = parse_addresses(p, v, len);
+		n->addrs[p->fid] = mime_parse_addresses(p, v, len);
 		break;
 	case HDR_DATE: case HDR_SUBJECT: case HDR_IN_REPLY_TO:
 	case HDR_MESSAGE_ID:
-		n->env[p->fid] = pdup(p, v, len);
+		n->env[p->fid] = mime_pdup(p, v, len);
 		break;
 	case HDR_CONTENT_TYPE:
-		parse_content_type(p, n, &c);
+		mime_parse_content_type(p, n, &c);
 		break;
 	case HDR_CONTENT_TE:
-		skip_cfws(&c);
-		if (span_token(&c) > 0)
-			n->cte = pdup(p, c.p, span_token(&c));
+		mime_skip_cfws(&c);
+		if (mime_span_token(&c) > 0)
+			n->cte = mime_pdup(p, c.p, mime_span_token(&c));
 		break;
 	case HDR_CONTENT_ID:
-		n->id = pdup(p, v, len);
+		n->id = mime_pdup(p, v, len);
 		break;
 	case HDR_CONTENT_DESC:
-		n->desc = pdup(p, v, len);
+		n->desc = mime_pdup(p, v, len);
 		break;
 	case HDR_CONTENT_DISP:
-		parse_disposition(p, n, &c);
+		mime_parse_disposition(p, n, &c);
 		break;
 	case HDR_CONTENT_LANG:
-		parse_language(p, n, &c);
+		mime_parse_language(p, n, &c);
 		break;
 	case HDR_CONTENT_LOC:
-		n->loc = pdup(p, v, len);
+		n->loc = mime_pdup(p, v, len);
 		break;
 	case HDR_CONTENT_MD5:
-		n->md5 = pdup(p, v, len);
+		n->md5 = mime_pdup(p, v, len);
 		break;
 	default:
 		break;
@@ -1092,7 +261,7 @@ field_start(struct mime_parser *p, uint8_t c)
 	p->fid = -1;
 	p->fstore = true;
 	p->flen = 0;
-	if (grow(p, &p->fbuf, &p->fcap, 0, NAME_MAX_LEN + 1, 0))
+	if (mime_grow(p, &p->fbuf, &p->fcap, 0, NAME_MAX_LEN + 1, 0))
 		p->fbuf[p->flen++] = (char)c;
 	p->hst = H_NAME;
 }
@@ -1131,7 +300,7 @@ field_append(struct mime_parser *p, uint8_t c)
 		p->fid = -1;
 		return;
 	}
-	if (!grow(p, &p->fbuf, &p->fcap, p->flen, p->flen + 2,
+	if (!mime_grow(p, &p->fbuf, &p->fcap, p->flen, p->flen + 2,
 	    p->lim.max_header_bytes + 2))
 		return;
 	p->hdr_kept++;
@@ -1545,73 +714,73 @@ write_params(struct sb *s, const struct mime_param *prm, size_t n,
 			def_charset = false;
 	}
 	if (n == 0 && !def_charset) {
-		sb_puts(s, "NIL");
+		mime_sb_puts(s, "NIL");
 		return;
 	}
-	sb_putc(s, '(');
+	mime_sb_putc(s, '(');
 	for (i = 0; i < n; i++) {
 		if (any)
-			sb_putc(s, ' ');
+			mime_sb_putc(s, ' ');
 		sb_string(s, prm[i].name);
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		sb_string(s, prm[i].value);
 		any = true;
 	}
 	if (def_charset)
-		sb_puts(s, any ? " \"charset\" \"us-ascii\"" :
+		mime_sb_puts(s, any ? " \"charset\" \"us-ascii\"" :
 		    "\"charset\" \"us-ascii\"");
-	sb_putc(s, ')');
+	mime_sb_putc(s, ')');
 }
 
 static void
 write_addrs(struct sb *s, const struct addr *a)
 {
 	if (a == NULL) {
-		sb_puts(s, "NIL");
+		mime_sb_puts(s, "NIL");
 		return;
 	}
-	sb_putc(s, '(');
+	mime_sb_putc(s, '(');
 	for (; a != NULL; a = a->next) {
-		sb_putc(s, '(');
+		mime_sb_putc(s, '(');
 		sb_nstring(s, a->name);
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		sb_nstring(s, a->adl);
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		sb_nstring(s, a->mailbox);
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		sb_nstring(s, a->host);
-		sb_putc(s, ')');
+		mime_sb_putc(s, ')');
 	}
-	sb_putc(s, ')');
+	mime_sb_putc(s, ')');
 }
 
 /* RFC 3501 7.4.2 ENVELOPE; Sender and Reply-To default to From. */
 static void
 write_envelope(struct sb *s, const struct node *m)
 {
-	sb_putc(s, '(');
+	mime_sb_putc(s, '(');
 	sb_nstring(s, m->env[HDR_DATE]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_nstring(s, m->env[HDR_SUBJECT]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	write_addrs(s, m->addrs[HDR_FROM]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	write_addrs(s, m->addrs[HDR_SENDER] != NULL ?
 	    m->addrs[HDR_SENDER] : m->addrs[HDR_FROM]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	write_addrs(s, m->addrs[HDR_REPLY_TO] != NULL ?
 	    m->addrs[HDR_REPLY_TO] : m->addrs[HDR_FROM]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	write_addrs(s, m->addrs[HDR_TO]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	write_addrs(s, m->addrs[HDR_CC]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	write_addrs(s, m->addrs[HDR_BCC]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_nstring(s, m->env[HDR_IN_REPLY_TO]);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_nstring(s, m->env[HDR_MESSAGE_ID]);
-	sb_putc(s, ')');
+	mime_sb_putc(s, ')');
 }
 
 static void
@@ -1635,29 +804,29 @@ write_ext_common(struct sb *s, const struct node *n)
 {
 	size_t i;
 
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	if (n->disp == NULL) {
-		sb_puts(s, "NIL");
+		mime_sb_puts(s, "NIL");
 	} else {
-		sb_putc(s, '(');
+		mime_sb_putc(s, '(');
 		sb_string(s, n->disp);
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		write_params(s, n->disp_params, n->n_disp_params, false);
-		sb_putc(s, ')');
+		mime_sb_putc(s, ')');
 	}
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	if (n->n_langs == 0) {
-		sb_puts(s, "NIL");
+		mime_sb_puts(s, "NIL");
 	} else {
-		sb_putc(s, '(');
+		mime_sb_putc(s, '(');
 		for (i = 0; i < n->n_langs; i++) {
 			if (i > 0)
-				sb_putc(s, ' ');
+				mime_sb_putc(s, ' ');
 			sb_string(s, n->langs[i]);
 		}
-		sb_putc(s, ')');
+		mime_sb_putc(s, ')');
 	}
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_nstring(s, n->loc);
 }
 
@@ -1669,53 +838,53 @@ write_body(struct sb *s, const struct node *n, bool ext)
 	const char *type, *subtype;
 	const struct node *c;
 
-	sb_putc(s, '(');
+	mime_sb_putc(s, '(');
 	if (n->kind == KIND_MULTIPART) {
 		for (c = n->child; c != NULL; c = c->next)
 			write_body(s, c, ext);
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		sb_string(s, n->subtype);
 		if (ext) {
-			sb_putc(s, ' ');
+			mime_sb_putc(s, ' ');
 			write_params(s, n->params, n->n_params, false);
 			write_ext_common(s, n);
 		}
-		sb_putc(s, ')');
+		mime_sb_putc(s, ')');
 		return;
 	}
 	node_media_type(n, &type, &subtype);
 	sb_string(s, type);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_string(s, subtype);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	if (n->fallback)
 		write_params(s, NULL, 0, true);
 	else
 		write_params(s, n->params, n->n_params, ieq(type, "text"));
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_nstring(s, n->id);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_nstring(s, n->desc);
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_string(s, n->cte != NULL ? n->cte : "7bit");
-	sb_putc(s, ' ');
+	mime_sb_putc(s, ' ');
 	sb_u64(s, n->body_end - n->body_off);
 	if (n->kind == KIND_RFC822) {
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		write_envelope(s, n->child);
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		write_body(s, n->child, ext);
 	}
 	if (n->kind == KIND_RFC822 || ieq(type, "text")) {
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		sb_u64(s, n->lf_body_end - n->lf_body_off);
 	}
 	if (ext) {
-		sb_putc(s, ' ');
+		mime_sb_putc(s, ' ');
 		sb_nstring(s, n->md5);
 		write_ext_common(s, n);
 	}
-	sb_putc(s, ')');
+	mime_sb_putc(s, ')');
 }
 
 static const char *
@@ -1828,9 +997,9 @@ add_entity(struct parts_ctx *pc, const struct node *n, const char *section,
 	if (e->is_message_rfc822)
 		e->message_header_len = n->child->body_off - n->child->hdr_off;
 	node_media_type(n, &type, &subtype);
-	e->type = lower_dup(p, type);
-	e->subtype = lower_dup(p, subtype);
-	e->encoding = lower_dup(p, n->cte != NULL ? n->cte : "7bit");
+	e->type = mime_lower_dup(p, type);
+	e->subtype = mime_lower_dup(p, subtype);
+	e->encoding = mime_lower_dup(p, n->cte != NULL ? n->cte : "7bit");
 	for (i = 0; i < n->n_params && !n->fallback; i++) {
 		if (ieq(n->params[i].name, "charset"))
 			e->charset = n->params[i].value;

@@ -974,6 +974,46 @@ qspool_commit(const char *dir, const struct qspool_env *env, int msg_fd,
 	return r;
 }
 
+/*
+ * A crash can leave the file ending in a torn line, which the parser
+ * ignores; appending behind it would glue it to the next line and make
+ * the whole envelope unreadable.  Cuts the file after its last LF.
+ */
+static int
+qspool_cut_torn_line(int fd)
+{
+	char buf[4096];
+	struct stat st;
+	off_t end, pos;
+	ssize_t n;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	end = st.st_size;
+	if (end == 0)
+		return 0;
+	if (pread(fd, buf, 1, end - 1) != 1)
+		return -EIO;
+	if (buf[0] == '\n')
+		return 0;
+	/* bounded: a larger file is refused as corrupt when read */
+	for (pos = end; pos > 0 && end - pos < (off_t)QSPOOL_ENV_MAX;) {
+		size_t want = pos > (off_t)sizeof(buf) ? sizeof(buf) :
+		    (size_t)pos;
+		char *nl;
+
+		n = pread(fd, buf, want, pos - (off_t)want);
+		if (n != (ssize_t)want)
+			return -EIO;
+		nl = memrchr(buf, '\n', want);
+		if (nl != NULL)
+			return ftruncate(fd, pos - (off_t)want +
+			    (nl - buf) + 1) < 0 ? -errno : 0;
+		pos -= (off_t)want;
+	}
+	return 0;	/* no line at all: corrupt, and left for the reader */
+}
+
 int
 qspool_journal_append(const char *dir, const char *id, const char *text,
     size_t len)
@@ -983,10 +1023,12 @@ qspool_journal_append(const char *dir, const char *id, const char *text,
 
 	if (qspool_path(path, sizeof(path), dir, "q", id, ".env") < 0)
 		return -ENAMETOOLONG;
-	fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+	fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	r = qspool_write_all(fd, text, len);
+	r = qspool_cut_torn_line(fd);
+	if (r == 0)
+		r = qspool_write_all(fd, text, len);
 	if (r == 0 && fdatasync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)

@@ -452,6 +452,69 @@ test_requests(void **state)
 	free(reqs);
 }
 
+static void
+append_raw(const char *id, const char *s)
+{
+	char p[1024];
+	int fd;
+
+	qspool_path(p, sizeof(p), tmpdir, "q", id, ".env");
+	fd = open(p, O_WRONLY | O_APPEND);
+	assert_true(fd >= 0);
+	assert_int_equal(qspool_write_all(fd, s, strlen(s)), 0);
+	close(fd);
+}
+
+/* A crash tore the last journal line; the daemon restarts and goes on
+   appending: the torn bytes must not glue onto the next line and make
+   the whole envelope unreadable (set aside, never delivered). */
+static void
+test_append_after_torn_line(void **state)
+{
+	struct qspool_env env, back;
+	struct qspool_event ev;
+	char line[QSPOOL_LINE_MAX];
+	const char *err;
+	size_t ll = 0;
+
+	assert_int_equal(qspool_open(tmpdir, false), 0);
+	env_sample(&env);
+	commit_one(&env, "body\r\n");
+	append_raw(env.id, "T 0 1767225601 1 1767225901 4.4.1 - no%20answer\n"
+	    "D 1 17672256");
+	/* what a restart reads: the torn line never happened */
+	assert_int_equal(qspool_env_load(tmpdir, env.id, &back, &err), 0);
+	assert_int_equal(back.rcpts[0].attempts, 1);
+	assert_int_equal(back.rcpts[1].state, QSPOOL_PENDING);
+	qspool_env_clear(&back);
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = 'D';
+	ev.rcpt = 1;
+	ev.when = 1767225700;
+	ev.status = "2.0.0";
+	ev.remote = "mx.example.org";
+	ev.diag = "250 ok";
+	assert_int_equal(qspool_journal_line(&ev, line, sizeof(line), &ll), 0);
+	assert_int_equal(qspool_journal_append(tmpdir, env.id, line, ll), 0);
+	err = NULL;
+	assert_int_equal(qspool_env_load(tmpdir, env.id, &back, &err), 0);
+	assert_null(err);
+	assert_int_equal(back.rcpts[0].attempts, 1);
+	assert_int_equal(back.rcpts[1].state, QSPOOL_DONE);
+	assert_string_equal(back.rcpts[1].diag, "250 ok");
+	qspool_env_clear(&back);
+	/* and a file whose journal is whole is left alone */
+	ev.rcpt = 0;
+	ll = 0;
+	assert_int_equal(qspool_journal_line(&ev, line, sizeof(line), &ll), 0);
+	assert_int_equal(qspool_journal_append(tmpdir, env.id, line, ll), 0);
+	assert_int_equal(qspool_env_load(tmpdir, env.id, &back, &err), 0);
+	assert_int_equal(back.rcpts[0].state, QSPOOL_DONE);
+	assert_int_equal(back.rcpts[1].state, QSPOOL_DONE);
+	qspool_env_clear(&back);
+	qspool_env_clear(&env);
+}
+
 int
 main(void)
 {
@@ -465,6 +528,8 @@ main(void)
 		    teardown_dir),
 		cmocka_unit_test_setup_teardown(test_requests, setup_dir,
 		    teardown_dir),
+		cmocka_unit_test_setup_teardown(test_append_after_torn_line,
+		    setup_dir, teardown_dir),
 	};
 
 	return cmocka_run_group_tests_name("queue_spool", tests, NULL, NULL);

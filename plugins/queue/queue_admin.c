@@ -263,6 +263,13 @@ qadmin_submit(const char *dir, int argc, char **argv)
 		    qpolicy_addr_sendable(argv[i + 1])) {
 			struct qspool_rcpt *rc = &env.rcpts[env.n_rcpts++];
 
+			if (env.n_rcpts > QSPOOL_RCPTS_MAX) {
+				fprintf(stderr, "posta: queue submit: at most "
+				    "%u recipients\n", QSPOOL_RCPTS_MAX);
+				qspool_env_clear(&env);
+				return 1;
+			}
+
 			rc->address = strdup(argv[++i]);
 			if (rc->address == NULL) {
 				qspool_env_clear(&env);

@@ -658,7 +658,9 @@ qspool_env_format(const struct qspool_env *env, char **buf_r, size_t *len_r)
 	size_t i;
 	char *p;
 
-	if (!qspool_id_valid(env->id))
+	/* what qspool_env_parse would refuse is never written */
+	if (!qspool_id_valid(env->id) || env->n_rcpts == 0 ||
+	    env->n_rcpts > QSPOOL_RCPTS_MAX)
 		return -EINVAL;
 	for (i = 0; i < env->n_rcpts; i++)
 		if (env->rcpts[i].address == NULL ||

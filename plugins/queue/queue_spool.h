@@ -129,8 +129,8 @@ int qspool_env_parse(const char *buf, size_t len, struct qspool_env *env_r,
 /*
  * The file text for env: the header with every recipient, then the
  * journal lines that reproduce each recipient's state.  *buf_r is
- * malloc'd.  Returns 0, -EINVAL (an invalid id, a rcpt with no address)
- * or -ENOMEM.
+ * malloc'd.  Returns 0, -EINVAL (an invalid id, no recipient or more
+ * than QSPOOL_RCPTS_MAX, a rcpt with no address) or -ENOMEM.
  */
 int qspool_env_format(const struct qspool_env *env, char **buf_r,
     size_t *len_r);

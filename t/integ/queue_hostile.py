@@ -145,7 +145,20 @@ def test_dead_host_after_drop():
     t.ok(True, "the spool is empty again")
 
 
+def test_submit_too_many_rcpts():
+    before = spool_ids(d)
+    args = ["submit", "--from", "alice@example.com"]
+    for i in range(10001):
+        args += ["--to", "r%d@example.net" % i]
+    rc, out, err = admin_queue(d, *args, stdin=message("many"))
+    t.eq(rc, 1, "posta queue submit refuses 10001 recipients")
+    t.contains(err, "at most 10000 recipients", "and says why")
+    t.eq(spool_ids(d), before, "nothing was queued that could not be "
+         "read back")
+
+
 try:
+    t.run(test_submit_too_many_rcpts, "posta queue submit, too many rcpts")
     t.run(test_dead_host_after_drop,
           "a host refused by one connection and dropped by another")
     d.stop()

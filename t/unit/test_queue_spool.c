@@ -515,6 +515,42 @@ test_append_after_torn_line(void **state)
 	qspool_env_clear(&env);
 }
 
+/* An envelope that could not be read back must not be written. */
+static void
+test_too_many_rcpts(void **state)
+{
+	struct qspool_env env;
+	char *text = NULL;
+	size_t len, i;
+
+	env_sample(&env);
+	for (i = 0; i < env.n_rcpts; i++)
+		free(env.rcpts[i].address), free(env.rcpts[i].orcpt);
+	free(env.rcpts);
+	env.n_rcpts = QSPOOL_RCPTS_MAX + 1;
+	env.rcpts = calloc(env.n_rcpts, sizeof(*env.rcpts));
+	assert_non_null(env.rcpts);
+	for (i = 0; i < env.n_rcpts; i++) {
+		env.rcpts[i].address = strdup("r@example.net");
+		assert_non_null(env.rcpts[i].address);
+	}
+	assert_int_equal(qspool_env_format(&env, &text, &len), -EINVAL);
+	assert_null(text);
+	env.n_rcpts = QSPOOL_RCPTS_MAX;
+	assert_int_equal(qspool_env_format(&env, &text, &len), 0);
+	{
+		struct qspool_env back;
+		const char *err;
+
+		assert_int_equal(qspool_env_parse(text, len, &back, &err), 0);
+		assert_int_equal(back.n_rcpts, QSPOOL_RCPTS_MAX);
+		qspool_env_clear(&back);
+	}
+	free(text);
+	env.n_rcpts = QSPOOL_RCPTS_MAX + 1;
+	qspool_env_clear(&env);
+}
+
 int
 main(void)
 {
@@ -530,6 +566,7 @@ main(void)
 		    teardown_dir),
 		cmocka_unit_test_setup_teardown(test_append_after_torn_line,
 		    setup_dir, teardown_dir),
+		cmocka_unit_test(test_too_many_rcpts),
 	};
 
 	return cmocka_run_group_tests_name("queue_spool", tests, NULL, NULL);

@@ -719,9 +719,12 @@ qjob_result(struct qjob *job, size_t i, char kind, const char *status,
 	if (kind == 'T') {
 		uint64_t delay = qpolicy_backoff_ms(r->attempts + 1,
 		    q->set->retry_min_ms, q->set->retry_max_ms);
+		/* the wall clock may have been set back since the message
+		   came: a negative age is no age, not a huge one */
+		uint64_t age_ms = now > m->env.created ?
+		    (uint64_t)(now - m->env.created) * 1000 : 0;
 
-		if ((uint64_t)(now - m->env.created) * 1000 >=
-		    q->set->max_age_ms) {
+		if (age_ms >= q->set->max_age_ms) {
 			ev.kind = 'F';
 			queue_log(q, POSTA_LOG_INFO, "queue.expired",
 			    "id=%s rcpt=%s age_s=%" PRId64, m->env.id,

@@ -2,6 +2,7 @@
 import os
 import socket
 import threading
+import time
 
 from posta import Postad
 from queue_util import (T_A, T_MX, DNSServer, SMTPSink, admin_queue,
@@ -157,7 +158,58 @@ def test_submit_too_many_rcpts():
          "read back")
 
 
+grey_tries = {}
+
+
+def grey_rcpt(addr):
+    grey_tries[addr] = grey_tries.get(addr, 0) + 1
+    if grey_tries[addr] == 1:
+        return "451 4.7.1 greylisted"
+    return "250 2.1.5 ok"
+
+
+sink.rcpt_reply = grey_rcpt
+
+
+def put_in_spool(created, rcpt, body):
+    """A message written into q/ by hand (as if an earlier clock had
+    made it), then a rescan requested."""
+    qdir = os.path.join(d.state, "queue")
+    st = os.stat(qdir)
+    qid = "%016x%08x" % (int(time.time() * 1e6), os.getpid())
+    env = ("POSTA-QUEUE 1\nid %s\ncreated %d\nsender alice@example.com\n"
+           "envid -\nret 0\nutf8 0\n8bit 0\nauth -\nclient -\nsize %d\n"
+           "R 0 e - %s\nend\n" % (qid, created, len(body), rcpt))
+    for ext, data in ((".msg", body), (".env", env.encode())):
+        path = os.path.join(qdir, "q", qid + ext)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chown(path, st.st_uid, st.st_gid)
+    # postad takes the request the moment it appears: make it whole first
+    tmp = os.path.join(qdir, "ctl", ".new")
+    open(tmp, "w").close()
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.rename(tmp, os.path.join(qdir, "ctl", "new"))
+    return qid
+
+
+def test_clock_behind():
+    # the clock was set back an hour after the message arrived: a
+    # temporary failure is a retry, not an expiry of max_age
+    qid = put_in_spool(int(time.time()) + 3600, "late@example.net",
+                       message("from the future"))
+    wait_for(lambda: logged(d, "queue.removed", "id=" + qid), timeout=30,
+             what="the message delivered and removed")
+    t.ok(logged(d, "queue.deferred", "id=" + qid, "status=4.7.1"),
+         "the 451 deferred it")
+    t.ok(not logged(d, "queue.expired", "id=" + qid),
+         "it did not expire")
+    t.eq(sum(1 for m in sink.messages if m["rcpts"] == ["late@example.net"]),
+         1, "delivered once after the retry")
+
+
 try:
+    t.run(test_clock_behind, "a message younger than zero")
     t.run(test_submit_too_many_rcpts, "posta queue submit, too many rcpts")
     t.run(test_dead_host_after_drop,
           "a host refused by one connection and dropped by another")

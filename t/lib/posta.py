@@ -115,12 +115,15 @@ class Postad:
 
     def start(self, timeout=20):
         # a restarted postad appends; only its own lines count for stop()
-        self.log_start = len(self.log())
+        log = self.log()
+        self.log_start = len(log)
         self.logf = open(self.logpath, "ab")
         self.proc = subprocess.Popen(self.command(), stdout=self.logf,
                                      stderr=self.logf,
                                      stdin=subprocess.DEVNULL)
-        self.wait_log("event=postad.ready", timeout)
+        # a restart: wait for this process's ready line, not the last one
+        self.wait_log("event=postad.ready", timeout,
+                      count=log.count("event=postad.ready") + 1)
 
     def wait_log(self, needle, timeout=20, count=1):
         """Waits until the log holds needle count times (or postad dies)."""

@@ -515,6 +515,9 @@ qbounce_after_cb(uv_work_t *req, int status)
 		m->bounce_retry = queue_now() +
 		    (int64_t)(q->set->retry_min_ms / 1000);
 		qspool_env_clear(&w->bounce);
+		/* the scheduler skipped m while it was bouncing: it must
+		   see the retry time, or nothing wakes it for it */
+		qsched_kick(q);
 	} else {
 		struct qmsg *bm;
 		char bid[QSPOOL_ID_LEN + 1];
@@ -580,6 +583,7 @@ qmsg_bounce(struct qmsg *m)
 	    sizeof(size_t))) == NULL) {
 		free(w);
 		m->bounce_retry = ev.when + 60;
+		qsched_kick(q);
 		return;
 	}
 	for (i = 0; i < m->env.n_rcpts; i++) {
@@ -624,6 +628,7 @@ qmsg_bounce(struct qmsg *m)
 		free(w->rcpts);
 		free(w);
 		m->bounce_retry = ev.when + 60;
+		qsched_kick(q);
 		return;
 	}
 	m->bouncing = true;

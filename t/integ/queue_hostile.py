@@ -171,7 +171,7 @@ def grey_rcpt(addr):
 sink.rcpt_reply = grey_rcpt
 
 
-def put_in_spool(created, rcpt, body):
+def put_in_spool(created, rcpt, body, journal="", write_body=True):
     """A message written into q/ by hand (as if an earlier clock had
     made it), then a rescan requested."""
     qdir = os.path.join(d.state, "queue")
@@ -179,8 +179,11 @@ def put_in_spool(created, rcpt, body):
     qid = "%016x%08x" % (int(time.time() * 1e6), os.getpid())
     env = ("POSTA-QUEUE 1\nid %s\ncreated %d\nsender alice@example.com\n"
            "envid -\nret 0\nutf8 0\n8bit 0\nauth -\nclient -\nsize %d\n"
-           "R 0 e - %s\nend\n" % (qid, created, len(body), rcpt))
+           "R 0 e - %s\nend\n%s" % (qid, created, len(body), rcpt,
+                                     journal))
     for ext, data in ((".msg", body), (".env", env.encode())):
+        if ext == ".msg" and not write_body:
+            continue
         path = os.path.join(qdir, "q", qid + ext)
         with open(path, "wb") as f:
             f.write(data)
@@ -208,7 +211,29 @@ def test_clock_behind():
          1, "delivered once after the retry")
 
 
+def test_bounce_retried():
+    # a failed recipient whose message file is missing: the bounce
+    # cannot be made; once the file is back, the next try must come
+    # by itself (retry_min), not wait for unrelated queue activity
+    now = int(time.time())
+    body = message("bounce me")
+    qid = put_in_spool(now, "gone@example.net", body,
+                       "F 0 %d 5.1.1 mx.example.net 550%%20no\n" % now,
+                       write_body=False)
+    wait_for(lambda: logged(d, "queue.bounce_failed", "id=" + qid),
+             what="the bounce failing without the message")
+    path = os.path.join(d.state, "queue", "q", qid + ".msg")
+    with open(path, "wb") as f:
+        f.write(body)
+    st = os.stat(os.path.join(d.state, "queue"))
+    os.chown(path, st.st_uid, st.st_gid)
+    wait_for(lambda: logged(d, "queue.bounce", "id=" + qid), timeout=20,
+             what="the bounce made on a later try")
+    t.ok(True, "the bounce was retried once the message was readable")
+
+
 try:
+    t.run(test_bounce_retried, "a bounce that failed once")
     t.run(test_clock_behind, "a message younger than zero")
     t.run(test_submit_too_many_rcpts, "posta queue submit, too many rcpts")
     t.run(test_dead_host_after_drop,

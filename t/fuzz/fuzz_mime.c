@@ -1,4 +1,4 @@
-/* fuzz_mime.c: libFuzzer target for the MIME parser; -DFUZZ_STANDALONE runs it over files */
+/* fuzz_mime.c: libFuzzer target for the MIME parser (fuzz_main.c runs it over the seeds) */
 #include "config.h"
 
 #include <errno.h>
@@ -135,79 +135,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	arena_free(&a2);
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-#include <dirent.h>
-
-static int
-run_file(int i, const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf;
-	size_t n;
-
-	if (f == NULL) {
-		printf("not ok %d - %s: cannot open\n", i, path);
-		return 1;
-	}
-	buf = malloc(1 << 20);
-	if (buf == NULL)
-		abort();
-	n = fread(buf, 1, 1 << 20, f);
-	fclose(f);
-	/* a failure aborts, which the TAP driver reports */
-	LLVMFuzzerTestOneInput(buf, n);
-	free(buf);
-	printf("ok %d - %s\n", i, path);
-	return 0;
-}
-
-static int
-cmp_names(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Runs the target over the files named on the command line, or over the
-   seed corpus, as TAP: make check exercises it without libFuzzer. */
-int
-main(int argc, char **argv)
-{
-	char *names[4096];
-	int i, n = 0, bad = 0;
-
-	if (argc > 1) {
-		printf("1..%d\n", argc - 1);
-		for (i = 1; i < argc; i++)
-			bad += run_file(i, argv[i]);
-		return bad != 0;
-	}
-#ifdef FUZZ_CORPUS_DIR
-	{
-		DIR *d = opendir(FUZZ_CORPUS_DIR);
-		struct dirent *e;
-
-		if (d == NULL) {
-			printf("1..0 # SKIP %s not found\n", FUZZ_CORPUS_DIR);
-			return 0;
-		}
-		while ((e = readdir(d)) != NULL && n < 4096) {
-			if (e->d_name[0] == '.')
-				continue;
-			if (asprintf(&names[n], "%s/%s", FUZZ_CORPUS_DIR,
-			    e->d_name) < 0)
-				abort();
-			n++;
-		}
-		closedir(d);
-	}
-#endif
-	qsort(names, (size_t)n, sizeof(names[0]), cmp_names);
-	printf("1..%d\n", n);
-	for (i = 0; i < n; i++) {
-		bad += run_file(i + 1, names[i]);
-		free(names[i]);
-	}
-	return bad != 0;
-}
-#endif

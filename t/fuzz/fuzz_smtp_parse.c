@@ -23,27 +23,18 @@
  * the core's line splitter into a miniature session: commands go to the
  * parser, DATA switches to the DATA reader until it says END, BDAT reads
  * the announced bytes.  Besides the sanitizers' checks, CHECK() holds the
- * parsers to their contracts; in the libFuzzer build a failure aborts, in
- * the standalone build (make check over the seed corpus) it is "not ok".
+ * parsers to their contracts: a failure aborts, in the libFuzzer build
+ * and in the seed runner (fuzz_main.c) that make check uses alike.
  */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#ifdef FUZZ_STANDALONE
-static bool check_failed_flag;
-#endif
-
 static void
 check_failed(const char *what, int line)
 {
-#ifdef FUZZ_STANDALONE
-	printf("# fuzz_smtp_parse.c:%d: CHECK(%s) failed\n", line, what);
-	check_failed_flag = true;
-#else
 	fprintf(stderr, "fuzz_smtp_parse.c:%d: CHECK(%s) failed\n", line,
 	    what);
 	abort();
-#endif
 }
 
 #define CHECK(c) do {						\
@@ -363,109 +354,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(s);
 	return 0;
 }
-
-#ifdef FUZZ_STANDALONE
-#include <dirent.h>
-#include <errno.h>
-
-#ifndef FUZZ_CORPUS_DIR
-#define FUZZ_CORPUS_DIR "t/fuzz/corpus/smtp"
-#endif
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static uint8_t *
-slurp(const char *path, size_t *len_r)
-{
-	FILE *f = fopen(path, "rb");
-	uint8_t *buf;
-	size_t n;
-
-	if (f == NULL)
-		return NULL;
-	buf = malloc(1 << 20);
-	if (buf == NULL) {
-		fclose(f);
-		return NULL;
-	}
-	n = fread(buf, 1, 1 << 20, f);
-	fclose(f);
-	*len_r = n;
-	return buf;
-}
-
-/*
- * Runs the entry point over every seed (and every prefix of the small
- * ones, which is where truncation bugs live) and prints TAP.
- */
-int
-main(int argc, char **argv)
-{
-	const char *dir = argc > 1 ? argv[1] : FUZZ_CORPUS_DIR;
-	char **names = NULL, path[4096];
-	size_t n = 0, cap = 0, i, k, len;
-	struct dirent *de;
-	int failed = 0;
-	DIR *d;
-
-	d = opendir(dir);
-	if (d == NULL) {
-		printf("Bail out! cannot open %s: %s\n", dir, strerror(errno));
-		return 1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		if (n == cap) {
-			char **nn;
-
-			cap = cap == 0 ? 64 : cap * 2;
-			nn = realloc(names, cap * sizeof(*names));
-			if (nn == NULL) {
-				printf("Bail out! out of memory\n");
-				return 1;
-			}
-			names = nn;
-		}
-		names[n] = strdup(de->d_name);
-		if (names[n] == NULL) {
-			printf("Bail out! out of memory\n");
-			return 1;
-		}
-		n++;
-	}
-	closedir(d);
-	if (n == 0) {
-		printf("Bail out! empty corpus %s\n", dir);
-		return 1;
-	}
-	qsort(names, n, sizeof(*names), name_cmp);
-	printf("1..%zu\n", n);
-	for (i = 0; i < n; i++) {
-		uint8_t *buf;
-
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		buf = slurp(path, &len);
-		check_failed_flag = false;
-		if (buf == NULL) {
-			printf("# cannot read %s\n", path);
-			check_failed_flag = true;
-		} else {
-			LLVMFuzzerTestOneInput(buf, len);
-			for (k = 0; len <= 8192 && k < len; k++)
-				LLVMFuzzerTestOneInput(buf, k);
-			free(buf);
-		}
-		printf("%sok %zu - %s\n", check_failed_flag ? "not " : "",
-		    i + 1, names[i]);
-		failed += check_failed_flag;
-		free(names[i]);
-	}
-	free(names);
-	return failed == 0 ? 0 : 1;
-}
-#endif

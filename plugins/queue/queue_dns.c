@@ -400,6 +400,7 @@ qdns_addr_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 	struct qdns_query *qq = arg;
 	struct qdns_lookup *lk = qq->lk;
 	struct qdns_host *h = &lk->hosts[qq->host];
+	int r = ARES_SUCCESS;
 
 	if (status == ARES_EDESTRUCTION || status == ARES_ECANCELLED)
 		lk->cancelled = true;
@@ -409,19 +410,23 @@ qdns_addr_cb(void *arg, int status, int timeouts, unsigned char *abuf,
 		struct ares_addrttl ttls[QDNS_ADDRS_MAX];
 		int n = QDNS_ADDRS_MAX, i;
 
-		if (ares_parse_a_reply(abuf, alen, NULL, ttls, &n) ==
-		    ARES_SUCCESS)
+		r = ares_parse_a_reply(abuf, alen, NULL, ttls, &n);
+		if (r == ARES_SUCCESS)
 			for (i = 0; i < n && h->n4 < QDNS_ADDRS_MAX; i++)
 				h->a4[h->n4++] = ttls[i].ipaddr;
 	} else if (status == ARES_SUCCESS) {
 		struct ares_addr6ttl ttls[QDNS_ADDRS_MAX];
 		int n = QDNS_ADDRS_MAX, i;
 
-		if (ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n) ==
-		    ARES_SUCCESS)
+		r = ares_parse_aaaa_reply(abuf, alen, NULL, ttls, &n);
+		if (r == ARES_SUCCESS)
 			for (i = 0; i < n && h->n6 < QDNS_ADDRS_MAX; i++)
 				memcpy(&h->a6[h->n6++], &ttls[i].ip6addr, 16);
 	}
+	/* an answer that does not parse says nothing about the name: only
+	   "no such name" and "no such record" may end in a bounce */
+	if (r != ARES_SUCCESS && !qdns_status_definite(r))
+		h->temp_error = true;
 	free(qq);
 	qdns_query_done(lk);
 }

@@ -15,11 +15,32 @@ t = TAP()
 HOSTS = ["127.0.0.2", "127.0.0.3"]
 port = free_port_on(HOSTS)
 
-dns = DNSServer({
+class BrokenDNS(DNSServer):
+    """Answers the names in `broken` with a reply cut short inside its
+    one answer record, as a damaged packet or a buggy server would."""
+
+    broken = ("mx.broken.example",)
+
+    def answer(self, data):
+        reply = super().answer(data)
+        labels, pos = [], 12
+        while data[pos] != 0:
+            labels.append(data[pos + 1:pos + 1 + data[pos]].decode())
+            pos += 1 + data[pos]
+        if ".".join(labels).lower() in self.broken:
+            # ancount 1, then only the start of the record
+            reply = reply[:6] + b"\0\1" + reply[8:pos + 5] + \
+                b"\xc0\x0c\0\1\0\1\0\0\0\x3c\0\4\x7f\0"
+        return reply
+
+
+dns = BrokenDNS({
     ("busy.example", T_MX): [(10, "mx.busy.example")],
     ("mx.busy.example", T_A): ["127.0.0.2"],
     ("example.net", T_MX): [(10, "mx.example.net")],
     ("mx.example.net", T_A): ["127.0.0.3"],
+    ("broken.example", T_MX): [(10, "mx.broken.example")],
+    ("mx.broken.example", T_A): ["127.0.0.3"],
 })
 
 
@@ -232,7 +253,24 @@ def test_bounce_retried():
     t.ok(True, "the bounce was retried once the message was readable")
 
 
+def test_malformed_dns_answer():
+    # a reply that does not parse says nothing about the name: retry
+    qid = submit(d, "alice@example.com", ["x@broken.example"],
+                 message("broken dns"))
+    wait_for(lambda: logged(d, "queue.deferred", "id=" + qid) or
+             logged(d, "queue.failed", "id=" + qid),
+             what="a result for the broken lookup")
+    t.ok(logged(d, "queue.deferred", "id=" + qid, "status=4.4.3"),
+         "a malformed address answer defers (4.4.3)")
+    t.ok(not logged(d, "queue.failed", "id=" + qid),
+         "and does not fail the recipient")
+    admin_queue(d, "delete", qid)
+    wait_for(lambda: logged(d, "queue.removed", "id=" + qid),
+             what="the message deleted")
+
+
 try:
+    t.run(test_malformed_dns_answer, "a malformed DNS answer")
     t.run(test_bounce_retried, "a bounce that failed once")
     t.run(test_clock_behind, "a message younger than zero")
     t.run(test_submit_too_many_rcpts, "posta queue submit, too many rcpts")

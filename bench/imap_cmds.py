@@ -21,7 +21,14 @@ MIX = ["NOOP", "UID FETCH 1:* (FLAGS)", "FETCH %d (BODY.PEEK[HEADER])",
        "STORE %d -FLAGS (\\Flagged)"]
 
 
-def client(port, seconds, out):
+def client(port, seconds, out, user=USER, password=PASSWORD):
+    try:
+        out.put(session(port, seconds, user, password))
+    except Exception as e:  # the parent reports it rather than timing out
+        out.put("%s: %s" % (type(e).__name__, e))
+
+
+def session(port, seconds, user, password):
     sock = client_tls_context().wrap_socket(
         socket.create_connection(("127.0.0.1", port), timeout=30))
     f = sock.makefile("rb")
@@ -39,8 +46,9 @@ def client(port, seconds, out):
                 raise EOFError
             if line.startswith(tag + b" "):
                 return line
-    run('LOGIN "%s" "%s"' % (USER, PASSWORD))
-    run("SELECT INBOX")
+    for cmd in ('LOGIN "%s" "%s"' % (user, password), "SELECT INBOX"):
+        if not run(cmd).split(b" ", 2)[1] == b"OK":
+            raise RuntimeError(cmd.split()[0] + " failed")
     done = 0
     deadline = time.monotonic() + seconds
     i = 0
@@ -53,7 +61,32 @@ def client(port, seconds, out):
         done += 1
         i += 1
     run("LOGOUT")
-    out.put(done)
+    return done
+
+
+def run_clients(port, clients, seconds, user=USER, password=PASSWORD):
+    """Commands completed in total by clients sessions on 127.0.0.1:port
+    over implicit TLS; raises if any session failed.  Also drives other
+    servers (bench/compare_dovecot_imap.py)."""
+    q = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=client,
+                                     args=(port, seconds, q, user, password))
+             for _ in range(clients)]
+    for p in procs:
+        p.start()
+    try:
+        got = [q.get(timeout=seconds + 60) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+                p.join(5)
+    errors = [g for g in got if isinstance(g, str)]
+    if errors:
+        raise RuntimeError("%d of %d sessions failed: %s" % (
+            len(errors), clients, errors[0]))
+    return sum(got)
 
 
 def main():
@@ -63,16 +96,8 @@ def main():
     try:
         fill_maildir(d, 100)
         d.start()
-        q = multiprocessing.Queue()
-        procs = [multiprocessing.Process(target=client,
-                                         args=(d.ports["imaps"], seconds, q))
-                 for _ in range(clients)]
         t0 = time.monotonic()
-        for p in procs:
-            p.start()
-        total = sum(q.get(timeout=seconds + 60) for _ in procs)
-        for p in procs:
-            p.join(30)
+        total = run_clients(d.ports["imaps"], clients, seconds)
         elapsed = time.monotonic() - t0
         print("%d clients, %.0fs: %d commands, %.0f commands/s over TLS" % (
             clients, seconds, total, total / seconds))

@@ -49,8 +49,20 @@ base64_encode(const uint8_t *in, size_t len, char *out)
 	return o;
 }
 
-static int
-b64_value(char c)
+int
+util_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int
+base64_value(char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -84,7 +96,7 @@ base64_decode(const char *in, size_t len, uint8_t *out)
 			}
 			if (pad > 0)
 				return -EINVAL;
-			v[k] = b64_value(in[i + k]);
+			v[k] = base64_value(in[i + k]);
 			if (v[k] < 0)
 				return -EINVAL;
 		}

@@ -16,6 +16,10 @@ size_t base64_encoded_len(size_t len);
 size_t base64_decoded_max(size_t len);
 size_t base64_encode(const uint8_t *in, size_t len, char *out);
 long base64_decode(const char *in, size_t len, uint8_t *out);
+/* The value of one base64 character (standard alphabet), or -1. */
+int base64_value(char c);
+/* The value of one hex digit, either case, or -1. */
+int util_hexval(char c);
 
 /* ASCII case-insensitive helpers that never depend on the locale. */
 bool util_strcaseeq(const char *a, const char *b);

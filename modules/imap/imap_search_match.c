@@ -208,34 +208,6 @@ imap_header_fields(const uint8_t *hdr, size_t len, imap_header_field_fn *fn,
 
 /* ---- RFC 2047 ---- */
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-static int
-b64val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Appends a decoded byte as UTF-8 (Latin-1 bytes become two). */
 static void
 put_byte(char *out, size_t *n, uint8_t b, bool latin1)
@@ -295,9 +267,9 @@ decode_word(const char *in, size_t len, char *out, size_t *n)
 			if (in[i] == '_') {
 				out[(*n)++] = ' ';
 			} else if (in[i] == '=' && i + 2 < end &&
-			    hexval(in[i + 1]) >= 0 && hexval(in[i + 2]) >= 0) {
-				put_byte(out, n, (uint8_t)(hexval(in[i + 1]) *
-				    16 + hexval(in[i + 2])), latin1);
+			    util_hexval(in[i + 1]) >= 0 && util_hexval(in[i + 2]) >= 0) {
+				put_byte(out, n, (uint8_t)(util_hexval(in[i + 1]) *
+				    16 + util_hexval(in[i + 2])), latin1);
 				i += 2;
 			} else {
 				put_byte(out, n, (uint8_t)in[i], latin1);
@@ -308,7 +280,7 @@ decode_word(const char *in, size_t len, char *out, size_t *n)
 		int bits = 0;
 
 		for (i = text; i < end; i++) {
-			int v = b64val(in[i]);
+			int v = base64_value(in[i]);
 
 			if (v < 0)
 				continue;	/* padding and junk */
@@ -520,7 +492,7 @@ imap_body_decode(struct imap_body_decoder *d, const uint8_t *in, size_t len,
 		uint8_t c = in[i];
 
 		if (d->cte == IMAP_CTE_BASE64) {
-			int v = b64val((char)c);
+			int v = base64_value((char)c);
 
 			if (v < 0)
 				continue;	/* line ends, padding */
@@ -541,11 +513,11 @@ imap_body_decode(struct imap_body_decoder *d, const uint8_t *in, size_t len,
 			if (d->qp_len < 3)
 				continue;
 			d->qp_len = 0;
-			if (hexval((char)d->qp[1]) >= 0 &&
-			    hexval((char)d->qp[2]) >= 0) {
+			if (util_hexval((char)d->qp[1]) >= 0 &&
+			    util_hexval((char)d->qp[2]) >= 0) {
 				n = emit(d, out, n, (uint8_t)(
-				    hexval((char)d->qp[1]) * 16 +
-				    hexval((char)d->qp[2])));
+				    util_hexval((char)d->qp[1]) * 16 +
+				    util_hexval((char)d->qp[2])));
 			} else if (d->qp[1] == '\r' && d->qp[2] == '\n') {
 				continue;	/* soft line break */
 			} else if (d->qp[1] == '\n') {

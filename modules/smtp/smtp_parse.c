@@ -7,6 +7,7 @@
 #include "arena.h"
 #include "smtp_addr.h"
 #include "smtp_parse.h"
+#include "util.h"
 
 /* RFC 3461 4.4 and 4.2: longest ENVID and ORCPT values we take */
 #define ENVID_MAX	100
@@ -156,17 +157,6 @@ word_eq(const char *s, size_t n, const char *lit)
 	return lit[n] == '\0';
 }
 
-static int
-hexval(char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c = upper(c);
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 long
 smtp_xtext_decode(const char *in, size_t len, char *out)
 {
@@ -182,8 +172,8 @@ smtp_xtext_decode(const char *in, size_t len, char *out)
 			   unambiguous and sloppy clients send it */
 			if (len - i < 3)
 				return -EINVAL;
-			hi = hexval(in[i + 1]);
-			lo = hexval(in[i + 2]);
+			hi = util_hexval(in[i + 1]);
+			lo = util_hexval(in[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			out[n++] = (char)(hi << 4 | lo);

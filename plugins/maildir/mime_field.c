@@ -322,17 +322,6 @@ parse_params(struct mime_parser *p, struct cur *c,
 	return merge_params(p, rp, n, out_r, n_out_r);
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = lower(c);
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* The boundary from merged parameters: plain, or RFC 2231 encoded. */
 static void
 find_boundary(struct mime_parser *p, struct node *n)
@@ -364,8 +353,8 @@ find_boundary(struct mime_parser *p, struct node *n)
 		return;
 	}
 	for (; *v != '\0'; v++) {
-		if (ext && *v == '%' && hexval(v[1]) >= 0 && hexval(v[2]) >= 0) {
-			*o++ = (char)(hexval(v[1]) * 16 + hexval(v[2]));
+		if (ext && *v == '%' && util_hexval(v[1]) >= 0 && util_hexval(v[2]) >= 0) {
+			*o++ = (char)(util_hexval(v[1]) * 16 + util_hexval(v[2]));
 			v += 2;
 		} else
 			*o++ = *v;

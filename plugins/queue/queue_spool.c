@@ -16,6 +16,7 @@
 #include <posta/posta.h>
 
 #include "queue_spool.h"
+#include "util.h"
 
 #define QSPOOL_MAGIC	"POSTA-QUEUE 1"
 #define QSPOOL_FIELDS_MAX 10
@@ -63,18 +64,6 @@ qspool_put_field(char *buf, size_t cap, size_t *len, const char *s)
 	return true;
 }
 
-static int
-qspool_hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /*
  * Decodes a field in place; "-" gives NULL in *out_r.  Returns false for a
  * malformed escape or an escaped NUL.
@@ -90,8 +79,8 @@ qspool_get_field(char *s, char **out_r)
 	}
 	while (*r != '\0') {
 		if (*r == '%') {
-			int hi = qspool_hexval(r[1]);
-			int lo = hi < 0 ? -1 : qspool_hexval(r[2]);
+			int hi = util_hexval(r[1]);
+			int lo = hi < 0 ? -1 : util_hexval(r[2]);
 
 			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
 				return false;

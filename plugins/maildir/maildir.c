@@ -41,6 +41,8 @@ static const struct posta_setting md_setting_table[] = {
 
 /* ---- deferred calls ---- */
 
+static void store_maybe_free(struct md_store *s);
+
 static void
 defer_run(uv_idle_t *idle)
 {
@@ -58,6 +60,9 @@ defer_run(uv_idle_t *idle)
 		d->fn(d);
 		d = next;
 	}
+	/* a deferred delivery step may have been the last thing to wait
+	   for */
+	store_maybe_free(s);
 }
 
 void
@@ -124,9 +129,14 @@ job_work(uv_work_t *w)
 	struct md_job *job = w->data;
 	struct md_user *u = job->user;
 
-	if (job->serial && (u->env == NULL || u->broken)) {
-		int err = md_index_open(u);
+	if (job->serial) {
+		int err = 0;
 
+		if (u->env == NULL || u->broken)
+			err = md_index_open(u);
+		/* what an unexposed job handed out becomes visible now */
+		else if (!job->unexposed)
+			err = md_index_durable(u);
 		if (err != 0) {
 			struct md_job *j;
 
@@ -761,6 +771,10 @@ md_deinit(void *state)
 	struct md_store *s = state;
 
 	s->closing = true;
+	/* deferred calls (a delivery step, a notification) would never
+	   run once the idle handle is closed: run them now */
+	while (s->defer_head != NULL)
+		defer_run(&s->idle);
 	uv_close((uv_handle_t *)&s->idle, handle_closed);
 	uv_close((uv_handle_t *)&s->sweep, handle_closed);
 	/* with no job running, users hold no references: free at close */

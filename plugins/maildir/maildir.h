@@ -82,6 +82,12 @@ struct md_job {
 	struct md_job *batch_next;
 	int err;
 	bool serial;
+	/*
+	 * The job's index changes (new UIDs) reach nobody before the next
+	 * serial job of the user runs: it may commit without syncing the
+	 * index's meta page (md_txn_commit_unexposed).  Delivery sets it.
+	 */
+	bool unexposed;
 	/* boxes changed by the job: watchers are told after done_fn */
 	uint32_t *changed;
 	size_t n_changed, cap_changed;
@@ -142,6 +148,7 @@ struct md_user {
 	MDB_dbi dbi_box, dbi_msg, dbi_name, dbi_meta, dbi_gone, dbi_sub,
 	    dbi_info;
 	bool broken;			/* move the index aside, rebuild */
+	bool meta_unsynced;		/* last commit's meta page not synced */
 	uint32_t *cleaned;		/* boxes whose tmp/ was cleaned */
 	size_t n_cleaned, cap_cleaned;
 	/* one line for the loop to log after the job (workers do not log) */
@@ -261,7 +268,18 @@ struct md_msg {
 int md_index_open(struct md_user *u);		/* worker */
 void md_index_close(struct md_user *u);		/* worker */
 int md_txn_begin(struct md_user *u, struct md_txn *t);
+/* Commits durably (with fsync on): data and meta pages synced. */
 int md_txn_commit(struct md_txn *t);
+/*
+ * Commits with the data pages synced but not the meta page, saving one
+ * sync.  A crash may then undo this last transaction, never damage the
+ * index (LMDB's MDB_NOMETASYNC).  Only for unexposed jobs: what it
+ * handed out is made durable by md_index_durable() before any other
+ * job can show it to a client, so a UID is never seen and then reused.
+ */
+int md_txn_commit_unexposed(struct md_txn *t);
+/* Syncs the meta page an unexposed commit left; 0 or an error. */
+int md_index_durable(struct md_user *u);
 void md_txn_abort(struct md_txn *t);
 
 /* box records */

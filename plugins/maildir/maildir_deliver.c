@@ -27,6 +27,14 @@
  * file system) is copied and fsync'd instead.  The data chunks are
  * written on the thread pool outside the user's serial queue; steps 3 to
  * 5 run in it.
+ *
+ * Cost per delivery.  Begin touches no disk, and data waits in memory up
+ * to MD_WRITE_FLUSH_AT, so a small message takes two trips through the
+ * thread pool: one job creates, writes, parses and fsyncs the file, and
+ * the user's batch (below) places it.  A message for one user is renamed
+ * into new/ (no link and unlink).  The batch's index commit skips the
+ * meta page's sync (md_txn_commit_unexposed): the UIDs it hands out are
+ * seen only through a later serial job, which syncs it first.
  */
 
 struct md_writer {
@@ -36,8 +44,8 @@ struct md_writer {
 	struct md_parse *parse;
 	uint64_t size;			/* CRLF bytes so far */
 	uint64_t max;			/* 0: no limit */
-	uint8_t *buf;			/* the converted chunk being written */
-	size_t len;
+	uint8_t *buf;			/* converted bytes not yet written */
+	size_t len, cap;
 	int err;			/* sticky */
 	/* results of finishing */
 	void *blob;
@@ -79,8 +87,7 @@ writer_open(struct md_writer *w, struct md_store *s, const char *dir)
 	char name[MD_NAME_MAX + 1];
 	int tries;
 
-	w->parse = md_parse_new();
-	if (w->parse == NULL)
+	if (w->parse == NULL && (w->parse = md_parse_new()) == NULL)
 		return -ENOMEM;
 	for (tries = 0; tries < 5; tries++) {
 		if (md_tmp_name(name, sizeof(name), s->start, s->pid,
@@ -99,33 +106,64 @@ writer_open(struct md_writer *w, struct md_store *s, const char *dir)
 	return -errno;
 }
 
+/*
+ * Bytes gather in w->buf until MD_WRITE_FLUSH_AT of them wait; only then
+ * is a write worth a trip to the thread pool.  A message smaller than
+ * that (most mail) is written, parsed and fsync'd by one job at finish.
+ * buf is below MD_WRITE_FLUSH_AT before each take and a chunk at most
+ * doubles (bare LFs), which bounds it.
+ */
+#define MD_WRITE_FLUSH_AT	(128u * 1024)
+#define MD_WRITE_BUF_MAX	(MD_WRITE_FLUSH_AT + 2 * POSTA_STORE_WRITE_MAX)
+
 /* Converts a chunk on the loop: the caller's buffer is free at return. */
 static int
 writer_take(struct md_writer *w, const void *data, size_t len)
 {
+	size_t need;
+
 	if (w->err != 0)
 		return w->err;
 	if (len > POSTA_STORE_WRITE_MAX)
 		return -EMSGSIZE;
-	if (w->buf == NULL &&
-	    (w->buf = malloc(2 * POSTA_STORE_WRITE_MAX)) == NULL)
-		return -ENOMEM;
-	w->len = md_crlf_convert(&w->crlf, data, len, w->buf);
-	if (w->max != 0 && w->size + w->len > w->max) {
+	need = w->len + 2 * len;
+	MD_ASSERT(need <= MD_WRITE_BUF_MAX);
+	if (need > w->cap) {
+		size_t cap = w->cap != 0 ? w->cap : 16384;
+		uint8_t *b;
+
+		while (cap < need)
+			cap *= 2;
+		if (cap > MD_WRITE_BUF_MAX)
+			cap = MD_WRITE_BUF_MAX;
+		if ((b = realloc(w->buf, cap)) == NULL)
+			return -ENOMEM;
+		w->buf = b;
+		w->cap = cap;
+	}
+	need = md_crlf_convert(&w->crlf, data, len, w->buf + w->len);
+	if (w->max != 0 && w->size + need > w->max) {
 		w->err = POSTA_EQUOTA;
 		return w->err;
 	}
-	w->size += w->len;
+	w->len += need;
+	w->size += need;
 	return 0;
 }
 
-/* Writes the converted chunk (worker). */
+static bool
+writer_full(const struct md_writer *w)
+{
+	return w->len >= MD_WRITE_FLUSH_AT;
+}
+
+/* Writes and parses what waits in buf (worker). */
 static void
 writer_write(struct md_writer *w)
 {
 	size_t off = 0;
 
-	if (w->fd < 0)
+	if (w->fd < 0 || w->err != 0)
 		return;
 	while (off < w->len) {
 		ssize_t n = write(w->fd, w->buf + off, w->len - off);
@@ -139,6 +177,7 @@ writer_write(struct md_writer *w)
 		off += (size_t)n;
 	}
 	md_parse_feed(w->parse, w->buf, w->len);
+	w->len = 0;
 }
 
 /* Parses to the end, fsyncs, dates and closes the file (worker). */
@@ -148,6 +187,7 @@ writer_finish(struct md_writer *w, int64_t internal_date, bool do_fsync)
 	struct timespec ts[2];
 	uint64_t size;
 
+	writer_write(w);
 	if (w->err != 0 || w->fd < 0)
 		return;
 	w->err = md_parse_finish(w->parse, &w->blob, &w->blob_len, &size,
@@ -578,6 +618,16 @@ struct posta_delivery {
 	void *cb;
 	void *ctx;
 	struct md_job job;
+	struct md_defer later;		/* a step done without the pool */
+	/*
+	 * The tmp/ name goes with the last copy placed: a lone copy is
+	 * renamed into place, and of several the last one linked unlinks
+	 * it (links_left counts them down on the workers).  tmp_gone tells
+	 * the loop; otherwise a DL_DONE job removes the name.
+	 */
+	size_t n_jobs;
+	atomic_uint links_left;
+	atomic_bool tmp_gone;
 };
 
 #define DL_OF(j) ((struct posta_delivery *)((char *)(j) - \
@@ -591,6 +641,8 @@ dl_free(struct posta_delivery *d)
 {
 	size_t i;
 
+	if (atomic_load(&d->tmp_gone))
+		d->w.tmp_path[0] = '\0';	/* a message's name now */
 	writer_deinit(&d->w);
 	for (i = 0; i < d->n; i++) {
 		free(d->r[i].account);
@@ -735,8 +787,14 @@ rcpt_place(struct md_job *job, struct md_txn *t, struct batch *b,
 	    (ret = md_pathf(p->path, sizeof(p->path), "%s/%s", p->dir,
 	    p->m.name)) != 0)
 		return ret;
-	if (link(d->w.tmp_path, p->path) == 0)
+	if (d->n_jobs == 1) {
+		if (rename(d->w.tmp_path, p->path) == 0) {
+			atomic_store(&d->tmp_gone, true);
+			return 0;
+		}
+	} else if (link(d->w.tmp_path, p->path) == 0) {
 		return 0;
+	}
 	if (errno != EXDEV && errno != EPERM && errno != EMLINK &&
 	    errno != ENOTSUP)
 		return -errno;
@@ -794,6 +852,16 @@ rcpt_batch(struct md_job *first)
 				b.p[k].r->err = ret;
 			}
 	}
+	/* after the last link of a message its tmp/ name can go */
+	for (i = 0; i < b.n; i++) {
+		struct posta_delivery *d = b.p[i].r->d;
+
+		if (d->n_jobs > 1 &&
+		    atomic_fetch_sub(&d->links_left, 1) == 1) {
+			unlink(d->w.tmp_path);
+			atomic_store(&d->tmp_gone, true);
+		}
+	}
 	/* indexed; a failure from here on is healed by the next sync,
 	   which finds the files: the copies are delivered either way */
 	ret = 0;
@@ -812,7 +880,7 @@ rcpt_batch(struct md_job *first)
 	for (i = 0; i < b.n_bi && ret == 0; i++)
 		ret = md_box_store(&t, &b.bi[i]);
 	if (ret == 0)
-		ret = md_txn_commit(&t);
+		ret = md_txn_commit_unexposed(&t);
 	else
 		md_txn_abort(&t);
 	for (i = 0; ret != 0 && i < b.n; i++)
@@ -834,6 +902,27 @@ rcpt_done(struct md_job *job)
 }
 
 
+/* Opens the tmp/ file at the first write or the finish (worker). */
+static int
+dl_open(struct posta_delivery *d)
+{
+	struct md_store *s = d->store;
+	int ret;
+
+	if (d->w.fd >= 0 || d->w.err != 0)
+		return d->w.err;
+	ret = writer_open(&d->w, s, d->first->path);
+	if (ret == -ENOENT) {
+		/* a first delivery: make the Maildir, then try again */
+		ret = md_mkdir_maildir(d->first->path, s->set.fsync);
+		if (ret == 0)
+			ret = writer_open(&d->w, s, d->first->path);
+	}
+	if (ret != 0)
+		d->w.err = ret;
+	return ret;
+}
+
 static void
 dl_work(struct md_job *job)
 {
@@ -841,20 +930,16 @@ dl_work(struct md_job *job)
 	struct md_store *s = d->store;
 
 	switch (d->stage) {
-	case DL_BEGIN: {
-		int ret = md_mkdir_maildir(d->first->path, s->set.fsync);
-
-		if (ret == 0)
-			ret = writer_open(&d->w, s, d->first->path);
-		job->err = ret;
-		break;
-	}
+	case DL_BEGIN:
+		break;		/* only while closing: see dl_later() */
 	case DL_WRITE:
-		writer_write(&d->w);
+		if (dl_open(d) == 0)
+			writer_write(&d->w);
 		job->err = d->w.err;
 		break;
 	case DL_FINISH:
-		writer_finish(&d->w, d->internal_date, s->set.fsync);
+		if (dl_open(d) == 0)
+			writer_finish(&d->w, d->internal_date, s->set.fsync);
 		job->err = d->w.err;
 		break;
 	case DL_DONE:
@@ -910,15 +995,15 @@ dl_report(struct posta_delivery *d, int err)
 static void
 dl_finished(struct posta_delivery *d)
 {
-	if (dl_submit(d, DL_DONE) != 0)
+	if (atomic_load(&d->tmp_gone) || d->w.tmp_path[0] == '\0' ||
+	    dl_submit(d, DL_DONE) != 0)
 		dl_report(d, 0);
 }
 
+/* The loop's side of a step that ended with err. */
 static void
-dl_done(struct md_job *job)
+dl_step_done(struct posta_delivery *d, int err)
 {
-	struct posta_delivery *d = DL_OF(job);
-	int err = job->err;
 	size_t i;
 
 	d->busy = false;
@@ -947,6 +1032,10 @@ dl_done(struct md_job *job)
 			dl_report(d, err);
 			return;
 		}
+		for (i = 0; i < d->n; i++)
+			if (d->r[i].u != NULL && !d->r[i].dup)
+				d->n_jobs++;
+		atomic_store(&d->links_left, (unsigned)d->n_jobs);
 		d->n_running = 1;	/* until every job is queued */
 		for (i = 0; i < d->n; i++) {
 			struct rcpt *r = &d->r[i];
@@ -957,6 +1046,7 @@ dl_done(struct md_job *job)
 			r->d = d;
 			r->job.batch_fn = rcpt_batch;
 			r->job.done_fn = rcpt_done;
+			r->job.unexposed = true;
 			d->n_running++;
 			md_job_serial(r->u, &r->job);
 		}
@@ -967,6 +1057,21 @@ dl_done(struct md_job *job)
 		dl_report(d, 0);
 		return;
 	}
+}
+
+static void
+dl_done(struct md_job *job)
+{
+	dl_step_done(DL_OF(job), job->err);
+}
+
+static void
+dl_later_run(struct md_defer *df)
+{
+	struct posta_delivery *d = (struct posta_delivery *)((char *)df -
+	    offsetof(struct posta_delivery, later));
+
+	dl_step_done(d, 0);
 }
 
 static int
@@ -988,6 +1093,23 @@ dl_submit(struct posta_delivery *d, enum dl_stage stage)
 			return -ENOMEM;
 		}
 	}
+	return 0;
+}
+
+/*
+ * A step with nothing for the disk yet (begin, a write that stays in the
+ * buffer) completes on the loop, later, as the async rule wants: no trip
+ * through the thread pool.  While the store closes, its idle handle is
+ * gone, so such a step takes an (empty) job instead.
+ */
+static int
+dl_later(struct posta_delivery *d, enum dl_stage stage)
+{
+	if (d->store->closing)
+		return dl_submit(d, stage);
+	d->stage = stage;
+	d->busy = true;
+	md_defer(d->store, &d->later, dl_later_run);
 	return 0;
 }
 
@@ -1055,7 +1177,8 @@ md_op_delivery_begin(void *state, const struct posta_delivery_rcpt *rcpts,
 	}
 	d->cb = (void *)cb;
 	d->ctx = ctx;
-	err = dl_submit(d, DL_BEGIN);
+	/* the tmp/ file is made by the first job that writes */
+	err = dl_later(d, DL_BEGIN);
 	if (err != 0)
 		dl_free(d);
 	return err;
@@ -1076,6 +1199,8 @@ md_op_delivery_write(struct posta_delivery *d, const void *data, size_t len,
 		return ret;
 	d->cb = (void *)cb;
 	d->ctx = ctx;
+	if (!writer_full(&d->w))
+		return dl_later(d, DL_WRITE);
 	return dl_submit(d, DL_WRITE);
 }
 

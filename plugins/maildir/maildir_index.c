@@ -124,7 +124,7 @@ index_try_open(struct md_user *u, const char *dir)
 	if ((ret = mdb_env_set_mapsize(env, set->index_map_size)) != 0 ||
 	    (ret = mdb_env_set_maxdbs(env, 8)) != 0 ||
 	    (ret = mdb_env_open(env, dir, MDB_NOTLS |
-	    (set->fsync ? 0 : MDB_NOSYNC), 0600)) != 0)
+	    (set->fsync ? MDB_NOMETASYNC : MDB_NOSYNC), 0600)) != 0)
 		goto fail;
 	if ((ret = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
 		goto fail;
@@ -202,8 +202,25 @@ md_index_close(struct md_user *u)
 {
 	if (u->env == NULL)
 		return;
+	/* a reopened index would show the UIDs without a sync */
+	(void)md_index_durable(u);
 	mdb_env_close(u->env);
 	u->env = NULL;
+	u->meta_unsynced = false;
+}
+
+int
+md_index_durable(struct md_user *u)
+{
+	int ret;
+
+	if (!u->meta_unsynced || u->env == NULL)
+		return 0;
+	ret = mdb_env_sync(u->env, 1);
+	if (ret != 0)
+		return md_error(ret);
+	u->meta_unsynced = false;
+	return 0;
 }
 
 int
@@ -223,14 +240,27 @@ md_txn_begin(struct md_user *u, struct md_txn *t)
 }
 
 int
-md_txn_commit(struct md_txn *t)
+md_txn_commit_unexposed(struct md_txn *t)
 {
 	int ret = mdb_txn_commit(t->txn);
 
 	t->txn = NULL;
 	if (is_damage(ret))
 		t->u->broken = true;
+	if (ret == 0 && t->u->store->set.fsync)
+		t->u->meta_unsynced = true;
 	return md_error(ret);
+}
+
+int
+md_txn_commit(struct md_txn *t)
+{
+	int ret = md_txn_commit_unexposed(t);
+
+	/* the env runs MDB_NOMETASYNC: the meta page needs its own sync */
+	if (ret == 0)
+		ret = md_index_durable(t->u);
+	return ret;
 }
 
 void

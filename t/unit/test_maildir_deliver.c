@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <semaphore.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -393,6 +394,255 @@ test_close_while_pending(void **state)
 	th_free(&th);
 }
 
+/* ---- group commit: deliveries queued behind a job run as one batch ---- */
+
+struct blocker {
+	struct md_job job;
+	sem_t go;
+	bool done;
+};
+
+static void
+blk_work(struct md_job *job)
+{
+	struct blocker *b = (struct blocker *)job;
+
+	while (sem_wait(&b->go) != 0)
+		;
+}
+
+static void
+blk_done(struct md_job *job)
+{
+	((struct blocker *)job)->done = true;
+}
+
+/* Holds u's serial queue until blk_release(): what arrives meanwhile
+   waits, and then runs as one batch. */
+static void
+blk_hold(struct blocker *b, struct md_user *u)
+{
+	memset(b, 0, sizeof(*b));
+	assert_int_equal(sem_init(&b->go, 0, 0), 0);
+	b->job.work_fn = blk_work;
+	b->job.done_fn = blk_done;
+	assert_int_equal(md_job_serial(u, &b->job), 0);
+}
+
+static void
+blk_release(struct test_host *th, struct blocker *b)
+{
+	sem_post(&b->go);
+	th_wait(th, &b->done);
+	sem_destroy(&b->go);
+}
+
+static size_t
+queued(const struct md_user *u)
+{
+	const struct md_job *j;
+	size_t n = 0;
+
+	for (j = u->q_head; j != NULL; j = j->next)
+		n++;
+	return n;
+}
+
+/* Runs the loop until n jobs wait in u's queue (bounded). */
+static void
+wait_queued(struct test_host *th, const struct md_user *u, size_t n)
+{
+	int turns;
+
+	for (turns = 0; queued(u) < n && turns < 100000; turns++)
+		uv_run(&th->loop, UV_RUN_ONCE);
+	assert_int_equal(queued(u), n);
+}
+
+struct one {
+	struct posta_delivery *d;
+	bool begun, written, done;
+	size_t n;
+	struct posta_delivery_result res[3];
+	char account[3][64];
+};
+
+static void
+one_begin(void *ctx, int err, struct posta_delivery *d)
+{
+	struct one *o = ctx;
+
+	assert_int_equal(err, 0);
+	o->d = d;
+	o->begun = true;
+}
+
+static void
+one_written(void *ctx, int err)
+{
+	assert_int_equal(err, 0);
+	((struct one *)ctx)->written = true;
+}
+
+static void
+one_done(void *ctx, const struct posta_delivery_result *res, size_t n)
+{
+	struct one *o = ctx;
+	size_t i;
+
+	assert_true(n <= 3);
+	o->n = n;
+	for (i = 0; i < n; i++) {
+		o->res[i] = res[i];
+		snprintf(o->account[i], sizeof(o->account[i]), "%s",
+		    res[i].account);
+		o->res[i].account = o->account[i];
+	}
+	o->done = true;
+}
+
+/* begin + write, leaving the finish to the caller */
+static void
+one_start(struct test_host *th, struct one *o,
+    const struct posta_delivery_rcpt *rc, size_t n,
+    const struct posta_append_params *params)
+{
+	memset(o, 0, sizeof(*o));
+	assert_int_equal(posta_delivery_begin((struct posta_host *)th, rc, n,
+	    params, one_begin, o), 0);
+	th_wait(th, &o->begun);
+	assert_int_equal(posta_delivery_write(o->d, msg_crlf,
+	    strlen(msg_crlf), one_written, o), 0);
+	th_wait(th, &o->written);
+}
+
+static void
+test_batch_partial_failure(void **state)
+{
+	struct test_host *th = th_new();
+	const char *bob = "bob@example.com";
+	struct posta_delivery_rcpt rc[1] = { { "bob@example.com", NULL } };
+	struct posta_append_params seen;
+	struct posta_delivery_result res[1];
+	struct blocker blk;
+	struct md_user *u;
+	struct one a, b;
+	char path[4096];
+	int err;
+
+	th_start(th);
+	/* makes the Maildir and INBOX's index record */
+	assert_int_equal(th_deliver(th, &bob, 1, msg_lf, strlen(msg_lf), res),
+	    0);
+	assert_int_equal(res[0].err, 0);
+	u = md_user_get(th->state, bob, &err);
+	assert_non_null(u);
+
+	/* a goes to new/; b carries \Seen, so it goes to cur/, which is a
+	   file now: b's rename fails inside the batch a succeeds in */
+	memset(&seen, 0, sizeof(seen));
+	seen.flags = POSTA_FLAG_SEEN;
+	one_start(th, &a, rc, 1, NULL);
+	one_start(th, &b, rc, 1, &seen);
+	snprintf(path, sizeof(path), "%s/cur", th_maildir(th, bob));
+	assert_int_equal(rmdir(path), 0);
+	th_write_file(path, "not a directory\n");
+	blk_hold(&blk, u);
+	assert_int_equal(posta_delivery_finish(a.d, one_done, &a), 0);
+	assert_int_equal(posta_delivery_finish(b.d, one_done, &b), 0);
+	wait_queued(th, u, 2);		/* both wait: one batch */
+	blk_release(th, &blk);
+	th_wait(th, &a.done);
+	th_wait(th, &b.done);
+
+	assert_int_equal(a.n, 1);
+	assert_int_equal(a.res[0].err, 0);
+	assert_int_equal(a.res[0].uid, 2);
+	assert_int_equal(b.n, 1);
+	assert_int_equal(b.res[0].err, -ENOTDIR);
+	assert_int_equal(b.res[0].uid, 0);
+	/* the first message and a's; b left nothing behind */
+	snprintf(path, sizeof(path), "%s/new", th_maildir(th, bob));
+	assert_int_equal(th_count_files(path), 2);
+	snprintf(path, sizeof(path), "%s/tmp", th_maildir(th, bob));
+	assert_int_equal(th_count_files(path), 0);
+	md_user_unref(u);
+	th_free(&th);
+}
+
+/*
+ * Many deliveries to shared recipients at once: every copy lands once
+ * with its own UID, every tmp/ name goes (the last link removes it), and
+ * the index meta page a batch left unsynced is synced before a reader.
+ */
+static void
+test_batch_concurrent(void **state)
+{
+	struct test_host *th = th_new();
+	const char *acc[3] = { "bob@example.com", "carol@example.com",
+	    "dave@example.com" };
+	struct posta_delivery_rcpt rc[3] = { { "bob@example.com", NULL },
+	    { "carol@example.com", NULL }, { "dave@example.com", NULL } };
+	enum { N = 24 };
+	struct one o[N];
+	bool seen[3][N + 1];
+	struct posta_mail_user *pu;
+	struct posta_mailbox_status st;
+	struct blocker blk;
+	struct md_user *u;
+	char path[4096];
+	size_t i, k;
+	int err;
+
+	th_start(th);
+	memset(seen, 0, sizeof(seen));
+	u = md_user_get(th->state, acc[0], &err);
+	assert_non_null(u);
+	/* bob's queue is held, so his copies of the later ones batch up */
+	for (i = 0; i < N; i++)
+		one_start(th, &o[i], rc + (i % 3 == 0 ? 0 : 1),
+		    i % 3 == 0 ? 3 : 2, NULL);
+	blk_hold(&blk, u);
+	for (i = 0; i < N; i++)
+		assert_int_equal(posta_delivery_finish(o[i].d, one_done,
+		    &o[i]), 0);
+	wait_queued(th, u, N / 3);
+	blk_release(th, &blk);
+	for (i = 0; i < N; i++) {
+		th_wait(th, &o[i].done);
+		assert_int_equal(o[i].n, i % 3 == 0 ? 3 : 2);
+		for (k = 0; k < o[i].n; k++) {
+			size_t who = i % 3 == 0 ? k : k + 1;
+			uint32_t uid = o[i].res[k].uid;
+
+			assert_string_equal(o[i].res[k].account, acc[who]);
+			assert_int_equal(o[i].res[k].err, 0);
+			assert_true(uid >= 1 && uid <= N);
+			assert_false(seen[who][uid]);
+			seen[who][uid] = true;
+		}
+	}
+	for (k = 0; k < 3; k++) {
+		size_t want = k == 0 ? N / 3 : N;
+
+		snprintf(path, sizeof(path), "%s/new", th_maildir(th, acc[k]));
+		assert_int_equal(th_count_files(path), want);
+		snprintf(path, sizeof(path), "%s/tmp", th_maildir(th, acc[k]));
+		assert_int_equal(th_count_files(path), 0);
+	}
+	/* the delivery batches left bob's meta page unsynced; a job that
+	   shows UIDs to a client syncs it first */
+	assert_true(u->meta_unsynced);
+	pu = th_user(th, acc[0]);
+	assert_int_equal(th_status(th, pu, "INBOX", &st), 0);
+	assert_int_equal(st.messages, N / 3);
+	assert_int_equal(st.uidnext, N / 3 + 1);
+	assert_false(u->meta_unsynced);
+	posta_mail_user_close(&pu);
+	md_user_unref(u);
+	th_free(&th);
+}
+
 int
 main(void)
 {
@@ -403,6 +653,8 @@ main(void)
 		cmocka_unit_test(test_concurrent_append_expunge),
 		cmocka_unit_test(test_parallel_deliveries),
 		cmocka_unit_test(test_close_while_pending),
+		cmocka_unit_test(test_batch_partial_failure),
+		cmocka_unit_test(test_batch_concurrent),
 	};
 
 	alarm(120);

@@ -1188,10 +1188,40 @@ qsched_kick(struct queue *q)
 	uv_timer_start(&q->kick, qsched_kick_cb, 0, 0);
 }
 
+/*
+ * Retry times are wall-clock seconds (they are journaled, and must mean
+ * the same after a restart), so a clock set back by a day would hold
+ * deferred mail back by a day.  No wait we choose is longer than the
+ * largest backoff, so a time further away than that was chosen by a
+ * clock ahead of this one: it is pulled back to the largest backoff
+ * from now.  Only memory changes; a restart pulls it back again.
+ */
+static int64_t
+qsched_horizon(const struct queue *q, int64_t now)
+{
+	uint64_t max_ms = q->set->retry_max_ms > q->set->retry_min_ms ?
+	    q->set->retry_max_ms : q->set->retry_min_ms;
+
+	return now + (int64_t)((max_ms + 999) / 1000);
+}
+
+static void
+qmsg_clamp_times(struct qmsg *m, int64_t horizon)
+{
+	size_t i;
+
+	if (m->bounce_retry > horizon)
+		m->bounce_retry = horizon;
+	for (i = 0; i < m->env.n_rcpts; i++)
+		if (m->env.rcpts[i].next_try > horizon)
+			m->env.rcpts[i].next_try = horizon;
+}
+
 static void
 qsched_run(struct queue *q)
 {
 	int64_t now = queue_now(), next = INT64_MAX;
+	int64_t horizon = qsched_horizon(q, now);
 	struct qmsg *m, *mn;
 	uint64_t ms;
 	size_t i;
@@ -1204,6 +1234,7 @@ qsched_run(struct queue *q)
 		mn = m->next;
 		if (m->removing || m->deleted || m->bouncing)
 			continue;
+		qmsg_clamp_times(m, horizon);
 		qspool_env_counts(&m->env, c);
 		if (c[QSPOOL_PENDING] == 0 && c[QSPOOL_FAILED] == 0) {
 			/* all done, e.g. loaded after a crash that came

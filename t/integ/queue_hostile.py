@@ -232,6 +232,21 @@ def test_clock_behind():
          1, "delivered once after the retry")
 
 
+def test_clock_set_back():
+    # the journal was written before the clock went back a year: on the
+    # new clock its next attempt is a year away.  No wait is longer than
+    # retry_max (2s here), so the message goes out within it, not in a
+    # year
+    now = int(time.time())
+    qid = put_in_spool(now, "back@example.net", message("clock set back"),
+                       "T 0 %d 1 %d 4.4.1 - no%%20answer\n" % (
+                           now, now + 366 * 86400))
+    wait_for(lambda: logged(d, "queue.removed", "id=" + qid), timeout=30,
+             what="the message tried again and delivered")
+    t.eq(sum(1 for m in sink.messages if m["rcpts"] == ["back@example.net"]),
+         1, "a next attempt a year away was pulled back to retry_max")
+
+
 def test_bounce_retried():
     # a failed recipient whose message file is missing: the bounce
     # cannot be made; once the file is back, the next try must come
@@ -273,6 +288,7 @@ try:
     t.run(test_malformed_dns_answer, "a malformed DNS answer")
     t.run(test_bounce_retried, "a bounce that failed once")
     t.run(test_clock_behind, "a message younger than zero")
+    t.run(test_clock_set_back, "a next attempt set by a clock ahead")
     t.run(test_submit_too_many_rcpts, "posta queue submit, too many rcpts")
     t.run(test_dead_host_after_drop,
           "a host refused by one connection and dropped by another")

@@ -28,6 +28,11 @@ struct fake_host {
 	struct queue_settings set;
 	unsigned loaded_lines;
 	size_t last_loaded;
+	/* "event fields" lines, as many as fit */
+	char log[16384];
+	size_t log_len;
+	/* at queue.loaded: retry times as a clock a year ahead chose them */
+	bool step_back;
 };
 
 static void
@@ -38,9 +43,22 @@ fh_logv(const void *obj, enum posta_log_level level, const char *event,
 	char line[1024];
 
 	vsnprintf(line, sizeof(line), fmt, ap);
+	if (fh->log_len < sizeof(fh->log))
+		fh->log_len += (size_t)snprintf(fh->log + fh->log_len,
+		    sizeof(fh->log) - fh->log_len, "%s %s\n", event, line);
+	if (fh->log_len > sizeof(fh->log))
+		fh->log_len = sizeof(fh->log);
 	if (strcmp(event, "queue.loaded") == 0) {
 		fh->loaded_lines++;
 		sscanf(line, "messages=%zu", &fh->last_loaded);
+	}
+	if (strcmp(event, "queue.loaded") == 0 && fh->step_back) {
+		/* the messages are in memory and the scheduler has not run */
+		struct queue *q = fh->qstate;
+		struct qmsg *m;
+
+		for (m = q->msgs; m != NULL; m = m->next)
+			m->bounce_retry = queue_now() + 366 * 86400;
 	}
 	if (getenv("QUEUE_TEST_LOG") != NULL)
 		fprintf(stderr, "# %s %s\n", event, line);
@@ -404,6 +422,79 @@ test_limits_and_bad_input(void **state)
 	fh_stop(fh);
 }
 
+static void
+watchdog_cb(uv_timer_t *t)
+{
+	*(bool *)t->data = true;
+}
+
+static bool
+logged(const struct fake_host *fh, const char *text)
+{
+	return memmem(fh->log, fh->log_len, text, strlen(text)) != NULL;
+}
+
+/* Runs the loop until text is logged or timeout_ms pass; true if logged. */
+static bool
+run_until_logged(struct fake_host *fh, const char *text, uint64_t timeout_ms)
+{
+	uv_timer_t dog;
+	bool expired = false;
+	int i;
+
+	uv_timer_init(&fh->loop, &dog);
+	dog.data = &expired;
+	uv_timer_start(&dog, watchdog_cb, timeout_ms, 0);
+	for (i = 0; i < 100000 && !expired && !logged(fh, text); i++)
+		uv_run(&fh->loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&dog, NULL);
+	uv_run(&fh->loop, UV_RUN_NOWAIT);
+	return logged(fh, text);
+}
+
+/* Appends a journal line: recipient rcpt failed for good. */
+static void
+journal_failed(struct fake_host *fh, const char *id, size_t rcpt)
+{
+	struct qspool_event ev;
+	char qdir[300], line[QSPOOL_LINE_MAX];
+	size_t len = 0;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.kind = 'F';
+	ev.rcpt = rcpt;
+	ev.when = queue_now();
+	ev.status = "5.1.1";
+	ev.remote = "mx.example.net";
+	ev.diag = "550 no such user";
+	assert_int_equal(qspool_journal_line(&ev, line, sizeof(line), &len),
+	    0);
+	snprintf(qdir, sizeof(qdir), "%s/queue", fh->dir);
+	assert_int_equal(qspool_journal_append(qdir, id, line, len), 0);
+}
+
+static void
+test_bounce_retry_after_clock_step(void **state)
+{
+	struct fake_host *fh = *state;
+	struct sub s;
+
+	fh->set.retry_min_ms = 1000;
+	fh->set.retry_max_ms = 1000;
+	fh_start(fh);
+	submit_whole(fh, &s);
+	fh_stop(fh);
+	journal_failed(fh, s.id, 0);
+	journal_failed(fh, s.id, 1);
+	/* the bounce is due, but a clock a year ahead of this one had
+	   put its retry a year away: it must be made within retry_max */
+	fh->step_back = true;
+	fh_start(fh);
+	assert_true(run_until_logged(fh, "queue.loaded ", 5000));
+	assert_true(run_until_logged(fh, "queue.bounce id=", 10000));
+	fh_stop(fh);
+}
+
 int
 main(void)
 {
@@ -414,6 +505,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_and_bad_input,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_bounce_retry_after_clock_step, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue_submit", tests, NULL,

@@ -508,6 +508,12 @@ static const struct posta_queue_ops queue_ops = {
 
 /* ---- loading the spool ---- */
 
+/* An envelope that could not be read (not a corrupt one): left in q/. */
+struct qload_unreadable {
+	char id[QSPOOL_ID_LEN + 1];
+	int err;
+};
+
 struct qload_work {
 	uv_work_t req;
 	struct queue *q;
@@ -515,6 +521,8 @@ struct qload_work {
 	struct qspool_env *envs;
 	size_t n;
 	size_t n_corrupt;
+	struct qload_unreadable *bad;
+	size_t n_bad;
 	int err;
 };
 
@@ -529,7 +537,8 @@ qload_work_cb(uv_work_t *req)
 	if (w->err < 0)
 		return;
 	w->envs = calloc(n > 0 ? n : 1, sizeof(*w->envs));
-	if (w->envs == NULL) {
+	w->bad = calloc(n > 0 ? n : 1, sizeof(*w->bad));
+	if (w->envs == NULL || w->bad == NULL) {
 		free(ids);
 		w->err = -ENOMEM;
 		return;
@@ -549,6 +558,12 @@ qload_work_cb(uv_work_t *req)
 		if (r == POSTA_ECORRUPT && w->startup) {
 			qspool_set_aside(w->q->dir, ids[i]);
 			w->n_corrupt++;
+		} else if (r != POSTA_ECORRUPT && r != -ENOENT) {
+			/* EACCES, EIO: the file may be fine once its owner
+			   or the disk is, so it stays where it is */
+			memcpy(w->bad[w->n_bad].id, ids[i],
+			    sizeof(w->bad[w->n_bad].id));
+			w->bad[w->n_bad++].err = r;
 		}
 	}
 	free(ids);
@@ -561,7 +576,7 @@ qload_after_cb(uv_work_t *req, int status)
 {
 	struct qload_work *w = req->data;
 	struct queue *q = w->q;
-	size_t i, added = 0;
+	size_t i, added = 0, unreadable = 0;
 
 	if (w->err < 0 || status < 0)
 		queue_log(q, POSTA_LOG_ERROR, "queue.scan_failed",
@@ -570,6 +585,19 @@ qload_after_cb(uv_work_t *req, int status)
 	if (w->n_corrupt > 0)
 		queue_log(q, POSTA_LOG_ERROR, "queue.corrupt",
 		    "dir=%s/corrupt messages=%zu", q->dir, w->n_corrupt);
+	for (i = 0; i < w->n_bad; i++) {
+		const struct qload_unreadable *b = &w->bad[i];
+
+		/* a rescan also reads the files of messages in memory */
+		if (qmsg_find(q, b->id) != NULL ||
+		    queue_pending_has(q, b->id))
+			continue;
+		queue_log(q, POSTA_LOG_ERROR, "queue.unreadable",
+		    "id=%s file=%s/q/%s.env error=\"%s\"", b->id, q->dir,
+		    b->id, posta_strerror(b->err));
+		unreadable++;
+	}
+	free(w->bad);
 	for (i = 0; i < w->n; i++) {
 		struct qmsg *m;
 
@@ -586,7 +614,7 @@ qload_after_cb(uv_work_t *req, int status)
 	if (!q->stopping) {
 		queue_log(q, POSTA_LOG_INFO, w->startup ?
 		    "queue.loaded" : "queue.rescanned", "messages=%zu "
-		    "added=%zu", q->n_msgs, added);
+		    "added=%zu unreadable=%zu", q->n_msgs, added, unreadable);
 		if (w->startup) {
 			q->loaded = true;
 			queue_ctl_check(q);

@@ -1090,7 +1090,15 @@ qspool_env_load(const char *dir, const char *id, struct qspool_env *env_r,
 		n = read(fd, buf + got, (size_t)st.st_size - got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			/* EIO is the disk, not the file: what we got is not
+			   the envelope, and must not be judged corrupt */
+			r = -errno;
+			close(fd);
+			free(buf);
+			return r;
+		}
+		if (n == 0)
 			break;
 		got += (size_t)n;
 	}

@@ -202,7 +202,10 @@ int qspool_journal_append(const char *dir, const char *id, const char *text,
  */
 int qspool_env_rewrite(const char *dir, const struct qspool_env *env);
 
-/* Reads and parses q/<id>.env; as qspool_env_parse, or -errno. */
+/*
+ * Reads and parses q/<id>.env; as qspool_env_parse, or -errno when the
+ * file cannot be opened or read (EACCES, EIO: the file may be fine).
+ */
 int qspool_env_load(const char *dir, const char *id, struct qspool_env *env_r,
     const char **error_r);
 

@@ -192,9 +192,20 @@ def grey_rcpt(addr):
 sink.rcpt_reply = grey_rcpt
 
 
-def put_in_spool(created, rcpt, body, journal="", write_body=True):
+def request_rescan():
+    # postad takes the request the moment it appears: make it whole first
+    qdir = os.path.join(d.state, "queue")
+    st = os.stat(qdir)
+    tmp = os.path.join(qdir, "ctl", ".new")
+    open(tmp, "w").close()
+    os.chown(tmp, st.st_uid, st.st_gid)
+    os.rename(tmp, os.path.join(qdir, "ctl", "new"))
+
+
+def put_in_spool(created, rcpt, body, journal="", write_body=True,
+                 rescan=True):
     """A message written into q/ by hand (as if an earlier clock had
-    made it), then a rescan requested."""
+    made it), then (with rescan) a rescan requested."""
     qdir = os.path.join(d.state, "queue")
     st = os.stat(qdir)
     qid = "%016x%08x" % (int(time.time() * 1e6), os.getpid())
@@ -209,11 +220,8 @@ def put_in_spool(created, rcpt, body, journal="", write_body=True):
         with open(path, "wb") as f:
             f.write(data)
         os.chown(path, st.st_uid, st.st_gid)
-    # postad takes the request the moment it appears: make it whole first
-    tmp = os.path.join(qdir, "ctl", ".new")
-    open(tmp, "w").close()
-    os.chown(tmp, st.st_uid, st.st_gid)
-    os.rename(tmp, os.path.join(qdir, "ctl", "new"))
+    if rescan:
+        request_rescan()
     return qid
 
 
@@ -268,6 +276,41 @@ def test_bounce_retried():
     t.ok(True, "the bounce was retried once the message was readable")
 
 
+def test_unreadable_at_start():
+    # an envelope postad may not read is not a corrupt one: root's 0600
+    # file while postad runs as nobody (or mode 0 when the test does not
+    # run as root) is named in the log, counted, and left in q/, to be
+    # delivered once its owner is fixed
+    qdir = os.path.join(d.state, "queue")
+    st = os.stat(qdir)
+    qid = put_in_spool(int(time.time()), "locked@example.net",
+                       message("locked"), rescan=False)
+    env = os.path.join(qdir, "q", qid + ".env")
+    if os.getuid() == 0:
+        os.chown(env, 0, 0)
+        os.chmod(env, 0o600)
+    else:
+        os.chmod(env, 0)
+    starts = d.log().count("event=queue.loaded ")
+    d.stop()
+    d.start()
+    d.wait_log("event=queue.loaded ", count=starts + 1)
+    t.ok(logged(d, "queue.unreadable", "id=" + qid,
+                "error=\"Permission denied\""),
+         "the unreadable envelope is logged with its id and errno")
+    t.ok(logged(d, "queue.loaded", "unreadable=1"),
+         "and counted in the queue.loaded line")
+    t.ok(os.path.exists(env) and not os.path.exists(
+        os.path.join(qdir, "corrupt", qid + ".env")),
+        "it stays in q/, not set aside as corrupt")
+    os.chown(env, st.st_uid, st.st_gid)
+    os.chmod(env, 0o600)
+    request_rescan()
+    wait_for(lambda: logged(d, "queue.removed", "id=" + qid), timeout=30,
+             what="the message delivered once readable")
+    t.ok(True, "delivered once its owner was fixed")
+
+
 def test_malformed_dns_answer():
     # a reply that does not parse says nothing about the name: retry
     qid = submit(d, "alice@example.com", ["x@broken.example"],
@@ -292,6 +335,7 @@ try:
     t.run(test_submit_too_many_rcpts, "posta queue submit, too many rcpts")
     t.run(test_dead_host_after_drop,
           "a host refused by one connection and dropped by another")
+    t.run(test_unreadable_at_start, "an envelope postad may not read")
     d.stop()
 finally:
     d.cleanup()

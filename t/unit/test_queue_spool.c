@@ -412,6 +412,23 @@ test_recovery(void **state)
 }
 
 static void
+test_read_error_not_corrupt(void **state)
+{
+	static const char id[] = "00000000000000000000cccc";
+	struct qspool_env x;
+	const char *err;
+	char p[1024];
+
+	assert_int_equal(qspool_open(tmpdir, false), 0);
+	/* a read that fails (as EIO would) says nothing of the contents:
+	   it must not come back as POSTA_ECORRUPT, which sets files aside */
+	qspool_path(p, sizeof(p), tmpdir, "q", id, ".env");
+	assert_int_equal(mkdir(p, 0700), 0);
+	assert_int_equal(qspool_env_load(tmpdir, id, &x, &err), -EISDIR);
+	qspool_env_clear(&x);
+}
+
+static void
 test_requests(void **state)
 {
 	struct qspool_req *reqs;
@@ -564,6 +581,8 @@ main(void)
 		    teardown_dir),
 		cmocka_unit_test_setup_teardown(test_requests, setup_dir,
 		    teardown_dir),
+		cmocka_unit_test_setup_teardown(test_read_error_not_corrupt,
+		    setup_dir, teardown_dir),
 		cmocka_unit_test_setup_teardown(test_append_after_torn_line,
 		    setup_dir, teardown_dir),
 		cmocka_unit_test(test_too_many_rcpts),

@@ -495,6 +495,35 @@ test_bounce_retry_after_clock_step(void **state)
 	fh_stop(fh);
 }
 
+static void
+test_unreadable_left_in_place(void **state)
+{
+	struct fake_host *fh = *state;
+	static const char id[] = "00000000000000000000dddd";
+	char p[400];
+	struct stat st;
+
+	fh_start(fh);
+	assert_true(run_until_logged(fh, "queue.loaded ", 5000));
+	fh_stop(fh);
+	/* an envelope whose read fails (a directory reads as EISDIR, as a
+	   bad disk reads as EIO) is not corrupt: it is named in the log,
+	   counted, and stays in q/ */
+	snprintf(p, sizeof(p), "%s/queue/q/%s.env", fh->dir, id);
+	assert_int_equal(mkdir(p, 0700), 0);
+	fh->log_len = 0;
+	fh_start(fh);
+	assert_true(run_until_logged(fh, "queue.loaded ", 5000));
+	assert_true(logged(fh, "queue.unreadable id=00000000000000000000dddd "
+	    "file="));
+	assert_true(logged(fh, "error=\"Is a directory\"\n"));
+	assert_true(logged(fh, "queue.loaded messages=0 added=0 "
+	    "unreadable=1\n"));
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(count_files(fh, "corrupt"), 0);
+	fh_stop(fh);
+}
+
 int
 main(void)
 {
@@ -507,6 +536,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_bounce_retry_after_clock_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_unreadable_left_in_place, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("queue_submit", tests, NULL,

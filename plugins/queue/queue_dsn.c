@@ -174,8 +174,15 @@ qdsn_text_part(struct qdsn_buf *b, const struct qdsn_input *in)
 	qdsn_printf(b, "This is the mail system at host %s.\r\n\r\n",
 	    in->reporting_mta);
 	qdsn_puts(b, "Your message could not be delivered to one or more "
-	    "recipients.\r\nIt is attached below, with the details of the "
-	    "failure.\r\n\r\n");
+	    "recipients.\r\n");
+	if (in->orig_missing)
+		qdsn_puts(b, "The original message was not available any more "
+		    "(it was removed\r\nfrom the mail queue), so it is not "
+		    "attached. The details of the\r\nfailure follow."
+		    "\r\n\r\n");
+	else
+		qdsn_puts(b, "It is attached below, with the details of the "
+		    "failure.\r\n\r\n");
 	for (i = 0; i < in->n_rcpts; i++) {
 		const struct qdsn_rcpt *r = &in->rcpts[i];
 
@@ -250,13 +257,37 @@ qdsn_status_part(struct qdsn_buf *b, const struct qdsn_input *in)
 	}
 }
 
+/* The third part: the message, or its header. */
+static void
+qdsn_orig_part(struct qdsn_buf *b, const struct qdsn_input *in, bool orig8)
+{
+	qdsn_printf(b, "\r\n--%s\r\n", in->boundary);
+	if (in->orig_headers_only)
+		qdsn_printf(b, "Content-Type: %s\r\n"
+		    "Content-Description: Undelivered Message Headers\r\n",
+		    in->utf8 ? "message/global-headers" :
+		    "text/rfc822-headers");
+	else
+		qdsn_printf(b, "Content-Type: %s\r\n"
+		    "Content-Description: Undelivered Message\r\n",
+		    in->utf8 ? "message/global" : "message/rfc822");
+	if (orig8)
+		qdsn_puts(b, "Content-Transfer-Encoding: 8bit\r\n");
+	qdsn_puts(b, "\r\n");
+	qdsn_put(b, in->orig, in->orig_len);
+	/* the close delimiter must start a line of its own */
+	if (in->orig_len > 0 && in->orig[in->orig_len - 1] != '\n')
+		qdsn_puts(b, "\r\n");
+}
+
 int
 qdsn_build(const struct qdsn_input *in, char **out_r, size_t *len_r,
     bool *eightbit_r)
 {
 	struct qdsn_buf b = { NULL, 0, 0, false };
 	char date[40];
-	bool orig8 = qdsn_has_8bit(in->orig, in->orig_len);
+	bool orig8 = !in->orig_missing && qdsn_has_8bit(in->orig,
+	    in->orig_len);
 	size_t i;
 
 	if (in->n_rcpts == 0 || !qdsn_boundary_valid(in->boundary))
@@ -280,23 +311,8 @@ qdsn_build(const struct qdsn_input *in, char **out_r, size_t *len_r,
 	qdsn_text_part(&b, in);
 	qdsn_printf(&b, "\r\n--%s\r\n", in->boundary);
 	qdsn_status_part(&b, in);
-	qdsn_printf(&b, "\r\n--%s\r\n", in->boundary);
-	if (in->orig_headers_only)
-		qdsn_printf(&b, "Content-Type: %s\r\n"
-		    "Content-Description: Undelivered Message Headers\r\n",
-		    in->utf8 ? "message/global-headers" :
-		    "text/rfc822-headers");
-	else
-		qdsn_printf(&b, "Content-Type: %s\r\n"
-		    "Content-Description: Undelivered Message\r\n",
-		    in->utf8 ? "message/global" : "message/rfc822");
-	if (orig8)
-		qdsn_puts(&b, "Content-Transfer-Encoding: 8bit\r\n");
-	qdsn_puts(&b, "\r\n");
-	qdsn_put(&b, in->orig, in->orig_len);
-	/* the close delimiter must start a line of its own */
-	if (in->orig_len > 0 && in->orig[in->orig_len - 1] != '\n')
-		qdsn_puts(&b, "\r\n");
+	if (!in->orig_missing)
+		qdsn_orig_part(&b, in, orig8);
 	qdsn_printf(&b, "\r\n--%s--\r\n", in->boundary);
 	if (b.oom) {
 		free(b.p);

@@ -30,6 +30,9 @@ struct qdsn_input {
 	const char *orig;
 	size_t orig_len;
 	bool orig_headers_only;
+	/* the original is gone: no third part, and the text says so (RFC
+	   3464 2.1 makes the returned content optional); orig is unused */
+	bool orig_missing;
 	const char *boundary;		/* unique, [A-Za-z0-9.=_-]{1,60} */
 	const char *message_id;		/* "<...>" */
 };

@@ -359,6 +359,7 @@ struct qbounce_work {
 	char *hostname, *postmaster;
 	uint64_t return_max;
 	struct qspool_env bounce;	/* out */
+	bool orig_missing;		/* out: made without the message */
 	int err;
 	const char *why;
 };
@@ -388,7 +389,15 @@ qbounce_read_orig(const char *dir, const char *id, size_t max, char **buf_r,
 		n = read(fd, buf + got, max - got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0)
+		if (n < 0) {
+			/* EIO: a part of the message is no message to
+			   return; the bounce is tried again */
+			n = -errno;
+			close(fd);
+			free(buf);
+			return (int)n;
+		}
+		if (n == 0)
 			break;
 		got += (size_t)n;
 	}
@@ -417,12 +426,18 @@ qbounce_work_cb(uv_work_t *req)
 	    w->orig.size > w->return_max;
 	w->err = qbounce_read_orig(w->dir, w->orig.id, headers_only ?
 	    QSCHED_HEADER_MAX : (size_t)w->orig.size, &orig, &olen);
-	if (w->err < 0) {
+	if (w->err == -ENOENT) {
+		/* removed by hand: it will not come back, and the sender
+		   must still hear of the failure (RFC 3464 2.1 makes the
+		   returned content optional) */
+		w->orig_missing = true;
+		w->err = 0;
+	} else if (w->err < 0) {
 		w->why = "cannot read the message";
 		free(dr);
 		return;
 	}
-	if (headers_only)
+	if (headers_only && !w->orig_missing)
 		olen = qdsn_header_len(orig, olen);
 	for (i = 0; i < w->n; i++) {
 		const struct qspool_rcpt *r = &w->orig.rcpts[w->rcpts[i]];
@@ -451,6 +466,7 @@ qbounce_work_cb(uv_work_t *req)
 	in.orig = orig;
 	in.orig_len = olen;
 	in.orig_headers_only = headers_only;
+	in.orig_missing = w->orig_missing;
 	in.boundary = boundary;
 	in.message_id = msgid;
 	w->err = qdsn_build(&in, &out, &outlen, &eightbit);
@@ -523,8 +539,13 @@ qbounce_after_cb(uv_work_t *req, int status)
 		char bid[QSPOOL_ID_LEN + 1];
 
 		memcpy(bid, w->bounce.id, sizeof(bid));
+		if (w->orig_missing)
+			queue_log(q, POSTA_LOG_WARN, "queue.message_missing",
+			    "id=%s file=%s/q/%s.msg", m->env.id, q->dir,
+			    m->env.id);
 		queue_log(q, POSTA_LOG_INFO, "queue.bounce", "id=%s "
-		    "bounce_id=%s rcpts=%zu", m->env.id, bid, w->n);
+		    "bounce_id=%s rcpts=%zu original=%s", m->env.id, bid, w->n,
+		    w->orig_missing ? "missing" : "attached");
 		q->n_bounces++;
 		memset(&ev, 0, sizeof(ev));
 		ev.kind = 'B';

@@ -203,9 +203,11 @@ def request_rescan():
 
 
 def put_in_spool(created, rcpt, body, journal="", write_body=True,
-                 rescan=True):
+                 rescan=True, body_dir=False):
     """A message written into q/ by hand (as if an earlier clock had
-    made it), then (with rescan) a rescan requested."""
+    made it), then (with rescan) a rescan requested.  body_dir: a
+    directory stands where the message file should be, so reading it
+    fails (EISDIR), as a bad disk would (EIO)."""
     qdir = os.path.join(d.state, "queue")
     st = os.stat(qdir)
     qid = "%016x%08x" % (int(time.time() * 1e6), os.getpid())
@@ -213,8 +215,10 @@ def put_in_spool(created, rcpt, body, journal="", write_body=True,
            "envid -\nret 0\nutf8 0\n8bit 0\nauth -\nclient -\nsize %d\n"
            "R 0 e - %s\nend\n%s" % (qid, created, len(body), rcpt,
                                      journal))
+    if body_dir:
+        os.mkdir(os.path.join(qdir, "q", qid + ".msg"), 0o755)
     for ext, data in ((".msg", body), (".env", env.encode())):
-        if ext == ".msg" and not write_body:
+        if ext == ".msg" and (not write_body or body_dir):
             continue
         path = os.path.join(qdir, "q", qid + ext)
         with open(path, "wb") as f:
@@ -256,24 +260,67 @@ def test_clock_set_back():
 
 
 def test_bounce_retried():
-    # a failed recipient whose message file is missing: the bounce
-    # cannot be made; once the file is back, the next try must come
+    # a failed recipient whose message file cannot be read: the bounce
+    # cannot be made; once the file is readable, the next try must come
     # by itself (retry_min), not wait for unrelated queue activity
     now = int(time.time())
     body = message("bounce me")
     qid = put_in_spool(now, "gone@example.net", body,
                        "F 0 %d 5.1.1 mx.example.net 550%%20no\n" % now,
-                       write_body=False)
+                       body_dir=True)
     wait_for(lambda: logged(d, "queue.bounce_failed", "id=" + qid),
              what="the bounce failing without the message")
+    t.ok(logged(d, "queue.bounce_failed", "id=" + qid,
+                "error=\"cannot read the message: Is a directory\""),
+         "a read error fails the bounce (it is tried again)")
     path = os.path.join(d.state, "queue", "q", qid + ".msg")
+    os.rmdir(path)
     with open(path, "wb") as f:
         f.write(body)
     st = os.stat(os.path.join(d.state, "queue"))
     os.chown(path, st.st_uid, st.st_gid)
     wait_for(lambda: logged(d, "queue.bounce", "id=" + qid), timeout=20,
              what="the bounce made on a later try")
-    t.ok(True, "the bounce was retried once the message was readable")
+    t.ok(logged(d, "queue.bounce", "id=" + qid, "original=attached"),
+         "the bounce was retried once the message was readable")
+
+
+def bounce_file(qid):
+    """The spooled bounce that queue.bounce names for message qid."""
+    for line in d.log().splitlines():
+        if " event=queue.bounce " in line and (" id=%s " % qid) in line:
+            bid = line.split(" bounce_id=")[1].split(" ")[0]
+            with open(os.path.join(d.state, "queue", "q",
+                                   bid + ".msg"), "rb") as f:
+                return f.read().decode()
+    return None
+
+
+def test_bounce_without_message():
+    # the message file was removed by hand: it will not come back, so
+    # the bounce goes without it (RFC 3464 allows that) rather than
+    # failing every retry_min forever
+    now = int(time.time())
+    qid = put_in_spool(now, "removed@example.net", message("removed"),
+                       "F 0 %d 5.1.1 mx.example.net 550%%20no\n" % now,
+                       write_body=False)
+    wait_for(lambda: logged(d, "queue.removed", "id=" + qid), timeout=20,
+             what="the bounce made and the message removed")
+    t.ok(logged(d, "queue.bounce", "id=" + qid, "original=missing"),
+         "the bounce was made without the message")
+    t.ok(logged(d, "queue.message_missing", "id=" + qid),
+         "the missing file is logged")
+    t.ok(not logged(d, "queue.bounce_failed", "id=" + qid),
+         "and no bounce attempt failed")
+    t.ok(logged(d, "queue.removed", "id=" + qid, "bounced=1"),
+         "the message left the queue, its recipient bounced")
+    text = bounce_file(qid) or ""
+    t.contains(text, "The original message was not available",
+               "the report says the message is not attached")
+    t.contains(text, "Final-Recipient: rfc822; removed@example.net",
+               "and names the failed recipient")
+    t.ok("message/rfc822" not in text and "Subject: removed" not in text,
+         "it has no third part")
 
 
 def test_unreadable_at_start():
@@ -330,6 +377,7 @@ def test_malformed_dns_answer():
 try:
     t.run(test_malformed_dns_answer, "a malformed DNS answer")
     t.run(test_bounce_retried, "a bounce that failed once")
+    t.run(test_bounce_without_message, "a bounce without its message")
     t.run(test_clock_behind, "a message younger than zero")
     t.run(test_clock_set_back, "a next attempt set by a clock ahead")
     t.run(test_submit_too_many_rcpts, "posta queue submit, too many rcpts")

@@ -131,6 +131,43 @@ test_headers_only_and_utf8(void **state)
 }
 
 static void
+test_original_missing(void **state)
+{
+	struct qdsn_input in;
+	struct qdsn_rcpt r[2];
+	char *out;
+	size_t len;
+	bool eight;
+	const char *p;
+
+	/* the message file is gone: two parts, and the text says why */
+	input(&in, r);
+	in.orig = NULL;
+	in.orig_len = 0;
+	in.orig_missing = true;
+	assert_int_equal(qdsn_build(&in, &out, &len, &eight), 0);
+	assert_false(eight);
+	assert_int_equal(strlen(out), len);
+	p = find(out, "\r\n--=_b0und4ry\r\nContent-Type: text/plain");
+	find(p, "The original message was not available any more");
+	assert_null(strstr(out, "It is attached below"));
+	p = find(p, "\r\n--=_b0und4ry\r\nContent-Type: "
+	    "message/delivery-status");
+	find(p, "Final-Recipient: rfc822; bob@example.net\r\n");
+	/* the close delimiter follows the delivery status at once */
+	p = find(p + 2, "\r\n--=_b0und4ry");
+	assert_string_equal(p, "\r\n--=_b0und4ry--\r\n");
+	assert_null(strstr(out, "message/rfc822"));
+	assert_null(strstr(out, "Undelivered Message"));
+	free(out);
+	/* with RET=HDRS too: no header part */
+	in.orig_headers_only = true;
+	assert_int_equal(qdsn_build(&in, &out, &len, &eight), 0);
+	assert_null(strstr(out, "text/rfc822-headers"));
+	free(out);
+}
+
+static void
 test_bad_input(void **state)
 {
 	struct qdsn_input in;
@@ -167,6 +204,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_structure),
 		cmocka_unit_test(test_headers_only_and_utf8),
+		cmocka_unit_test(test_original_missing),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_date),
 	};

@@ -872,8 +872,14 @@ qconn_open_cb(uv_fs_t *req)
 		queue_log(c->q, POSTA_LOG_ERROR, "queue.spool_failed",
 		    "id=%s op=open error=\"%s\"", c->job->msg->env.id,
 		    uv_strerror((int)r));
-		qjob_result_all(c->job, 'T', "4.3.0", NULL,
-		    "cannot read the message from the spool");
+		/* removed by hand: no retry brings it back, so bounce now
+		   (the report says the original is not available) */
+		if (r == UV_ENOENT)
+			qjob_result_all(c->job, 'F', "5.3.0", NULL,
+			    "the message was removed from the queue");
+		else
+			qjob_result_all(c->job, 'T', "4.3.0", NULL,
+			    "cannot read the message from the spool");
 		qconn_end_job(c);
 		qconn_ready(c);
 		return;

@@ -175,6 +175,13 @@ qlocal_open_cb(uv_fs_t *req)
 	int r;
 
 	uv_fs_req_cleanup(req);
+	if (fd == UV_ENOENT) {
+		/* removed by hand: no retry brings it back */
+		qjob_result(l->job, 0, 'F', "5.3.0", NULL,
+		    "the message was removed from the queue");
+		qlocal_done(l);
+		return;
+	}
 	if (fd < 0) {
 		qlocal_temp(l, "4.3.0", "cannot open the spool file");
 		return;

@@ -323,6 +323,27 @@ def test_bounce_without_message():
          "it has no third part")
 
 
+def test_message_removed_before_delivery():
+    # a recipient still waiting when its message file went: no retry can
+    # bring the file back, so it fails at once (5.3.0) and is bounced,
+    # instead of being deferred until max_age
+    qid = put_in_spool(int(time.time()), "pending@example.net",
+                       message("removed while queued"), write_body=False)
+    wait_for(lambda: logged(d, "queue.removed", "id=" + qid), timeout=20,
+             what="the recipient failed and the message removed")
+    t.ok(logged(d, "queue.failed", "id=" + qid, "status=5.3.0"),
+         "the recipient failed permanently with 5.3.0")
+    t.ok(not logged(d, "queue.deferred", "id=" + qid),
+         "it was not deferred")
+    t.ok(logged(d, "queue.bounce", "id=" + qid, "original=missing"),
+         "the sender is told, without the message")
+    t.contains(bounce_file(qid) or "", "Status: 5.3.0",
+               "the report gives 5.3.0")
+    t.eq(sum(1 for m in sink.messages
+             if m["rcpts"] == ["pending@example.net"]), 0,
+         "nothing was sent to the remote")
+
+
 def test_unreadable_at_start():
     # an envelope postad may not read is not a corrupt one: root's 0600
     # file while postad runs as nobody (or mode 0 when the test does not
@@ -378,6 +399,8 @@ try:
     t.run(test_malformed_dns_answer, "a malformed DNS answer")
     t.run(test_bounce_retried, "a bounce that failed once")
     t.run(test_bounce_without_message, "a bounce without its message")
+    t.run(test_message_removed_before_delivery,
+          "a message file removed before delivery")
     t.run(test_clock_behind, "a message younger than zero")
     t.run(test_clock_set_back, "a next attempt set by a clock ahead")
     t.run(test_submit_too_many_rcpts, "posta queue submit, too many rcpts")

@@ -47,6 +47,10 @@ static const struct imap_cmd_def imap_commands[] = {
 	{ "EXPUNGE", IMAP_STATE_SELECTED, IMAP_CMDF_UID, imap_cmd_expunge },
 	{ "SEARCH", IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE,
 	  imap_cmd_search },
+	{ "SORT", IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE,
+	  imap_cmd_sort },
+	{ "THREAD", IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE,
+	  imap_cmd_thread },
 	{ "FETCH", IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE,
 	  imap_cmd_fetch },
 	{ "STORE", IMAP_STATE_SELECTED, IMAP_CMDF_UID | IMAP_CMDF_NO_EXPUNGE,
@@ -201,7 +205,8 @@ imap_capabilities(struct imap_session *s)
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 		    " NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE"
 		    " CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH"
-		    " STATUS=SIZE CONDSTORE QRESYNC");
+		    " STATUS=SIZE CONDSTORE QRESYNC SORT SORT=DISPLAY ESORT"
+		    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 		if (info != NULL && info->max_message_size > 0)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 			    " APPENDLIMIT=%llu",

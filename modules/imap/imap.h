@@ -260,6 +260,22 @@ void imap_write_status(struct imap_session *s, const char *name,
 void imap_write_special_use(struct imap_session *s, uint32_t bits,
     bool *first);
 
+/* ---- imap_search.c: the matcher, shared with SORT and THREAD ---- */
+
+struct imap_search;
+/* hits: ascending view indexes, valid until the command ends */
+typedef void imap_search_done_fn(struct imap_session *s, void *ctx,
+    const uint32_t *hits, size_t n_hits);
+/*
+ * Runs a parsed search over the view (reading messages when its keys need
+ * their text).  When done, s->cmd.ctx is ctx again and done runs, maybe
+ * before this returns.  A search that reads too much ends the command
+ * itself (NO [LIMIT]) and done never runs; nor does it when the session
+ * closes.  Memory is the command arena's.  Returns 0 or -ENOMEM.
+ */
+int imap_search_run(struct imap_session *s, struct imap_search *search,
+    imap_search_done_fn *done, void *ctx);
+
 /* ---- command handlers (imap_cmd_*.c, imap_fetch.c, imap_search.c) ---- */
 
 void imap_cmd_capability(struct imap_session *s, struct imap_cmd *c);
@@ -287,6 +303,8 @@ void imap_cmd_fetch(struct imap_session *s, struct imap_cmd *c);
 void imap_cmd_store(struct imap_session *s, struct imap_cmd *c);
 void imap_cmd_copy(struct imap_session *s, struct imap_cmd *c);
 void imap_cmd_search(struct imap_session *s, struct imap_cmd *c);
+void imap_cmd_sort(struct imap_session *s, struct imap_cmd *c);
+void imap_cmd_thread(struct imap_session *s, struct imap_cmd *c);
 void imap_cmd_idle(struct imap_session *s, struct imap_cmd *c);
 
 /* APPEND's literal (imap_cmd_append.c), from the input loop in imap.c. */

@@ -43,6 +43,8 @@ struct content_key {
 
 struct search_ctx {
 	struct imap_search *search;
+	imap_search_done_fn *done;	/* SORT, THREAD: who gets the hits */
+	void *done_ctx;
 	size_t n_msgs, pos;
 	uint32_t *hits;
 	size_t n_hits;
@@ -700,6 +702,11 @@ write_esearch(struct imap_session *s, struct search_ctx *x)
 static void
 search_finish(struct imap_session *s, struct search_ctx *x)
 {
+	if (x->done != NULL) {
+		s->cmd.ctx = x->done_ctx;
+		x->done(s, x->done_ctx, x->hits, x->n_hits);
+		return;
+	}
 	if (x->search->has_return) {
 		write_esearch(s, x);
 	} else {
@@ -819,12 +826,79 @@ prepare(struct imap_session *s, struct search_ctx *x,
 	}
 }
 
+/* Counts and fills in the text keys; buffers for reading messages. */
+static int
+search_setup(struct imap_session *s, struct search_ctx *x)
+{
+	size_t n_content = 0;
+
+	if (x->search->uses_modseq)
+		s->condstore = true;
+	/* twice: count the text keys, then fill them in */
+	if (prepare(s, x, x->search->root, &n_content) < 0)
+		return -ENOMEM;
+	if (n_content > 0) {
+		x->ckeys = arena_zalloc(s->cmd_arena,
+		    n_content * sizeof(*x->ckeys));
+		x->hbuf = malloc(HEADER_MAX);
+		x->msg_arena = arena_new(4096, 0);
+		if (x->ckeys == NULL || x->hbuf == NULL ||
+		    x->msg_arena == NULL) {
+			free(x->hbuf);
+			x->hbuf = NULL;
+			arena_free(&x->msg_arena);
+			return -ENOMEM;
+		}
+		if (arena_on_free(s->cmd_arena, search_cleanup, x) < 0) {
+			free(x->hbuf);
+			x->hbuf = NULL;
+			arena_free(&x->msg_arena);
+			return -ENOMEM;
+		}
+		if (prepare(s, x, x->search->root, &n_content) < 0)
+			return -ENOMEM;
+		if (x->need_body) {
+			x->phdr = malloc(PART_HEADER_MAX);
+			x->dbuf = malloc(2 * POSTA_STORE_READ_MAX + 8);
+			if (x->phdr == NULL || x->dbuf == NULL)
+				return -ENOMEM;
+		}
+	}
+	{
+		const struct posta_msg *msgs;
+
+		x->n_msgs = posta_mailbox_messages(s->box, &msgs);
+	}
+	x->hits = arena_alloc(s->cmd_arena, (x->n_msgs + 1) *
+	    sizeof(*x->hits));
+	if (x->hits == NULL)
+		return -ENOMEM;
+	return 0;
+}
+
+int
+imap_search_run(struct imap_session *s, struct imap_search *search,
+    imap_search_done_fn *done, void *ctx)
+{
+	struct search_ctx *x = arena_zalloc(s->cmd_arena, sizeof(*x));
+
+	if (x == NULL)
+		return -ENOMEM;
+	x->search = search;
+	x->done = done;
+	x->done_ctx = ctx;
+	if (search_setup(s, x) < 0)
+		return -ENOMEM;
+	s->cmd.ctx = x;
+	search_next(s);
+	return 0;
+}
+
 void
 imap_cmd_search(struct imap_session *s, struct imap_cmd *c)
 {
 	struct search_ctx *x = arena_zalloc(s->cmd_arena, sizeof(*x));
 	const char *error = "Invalid search.";
-	size_t n_content = 0;
 	int r;
 
 	if (x == NULL) {
@@ -848,51 +922,11 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *c)
 		imap_cmd_bad(s, "SEARCHRES (SAVE) is not supported.");
 		return;
 	}
-	if (x->search->uses_modseq)
-		s->condstore = true;
-	/* twice: count the text keys, then fill them in */
-	if (prepare(s, x, x->search->root, &n_content) < 0)
-		goto nomem;
-	if (n_content > 0) {
-		x->ckeys = arena_zalloc(s->cmd_arena,
-		    n_content * sizeof(*x->ckeys));
-		x->hbuf = malloc(HEADER_MAX);
-		x->msg_arena = arena_new(4096, 0);
-		if (x->ckeys == NULL || x->hbuf == NULL ||
-		    x->msg_arena == NULL) {
-			free(x->hbuf);
-			x->hbuf = NULL;
-			arena_free(&x->msg_arena);
-			goto nomem;
-		}
-		if (arena_on_free(s->cmd_arena, search_cleanup, x) < 0) {
-			free(x->hbuf);
-			x->hbuf = NULL;
-			arena_free(&x->msg_arena);
-			goto nomem;
-		}
-		if (prepare(s, x, x->search->root, &n_content) < 0)
-			goto nomem;
-		if (x->need_body) {
-			x->phdr = malloc(PART_HEADER_MAX);
-			x->dbuf = malloc(2 * POSTA_STORE_READ_MAX + 8);
-			if (x->phdr == NULL || x->dbuf == NULL)
-				goto nomem;
-		}
+	if (search_setup(s, x) < 0) {
+		imap_cmd_done(s, "NO [SERVERBUG] Out of memory.");
+		return;
 	}
-	{
-		const struct posta_msg *msgs;
-
-		x->n_msgs = posta_mailbox_messages(s->box, &msgs);
-	}
-	x->hits = arena_alloc(s->cmd_arena, (x->n_msgs + 1) *
-	    sizeof(*x->hits));
-	if (x->hits == NULL)
-		goto nomem;
 	c->ctx = x;
 	imap_cmd_wait(s);
 	search_next(s);
-	return;
-nomem:
-	imap_cmd_done(s, "NO [SERVERBUG] Out of memory.");
 }

@@ -9,6 +9,8 @@
 #include "imap_parse.h"
 #include "imap_search_parse.h"
 #include "imap_seqset.h"
+#include "imap_sort_key.h"
+#include "imap_thread.h"
 #include "imap_utf7.h"
 
 enum key_arg {
@@ -496,5 +498,120 @@ imap_search_parse(struct arena *a, const struct imap_arg *args,
 	if (r < 0)
 		return r;
 	*search_r = sp.s;
+	return 0;
+}
+
+/* charset: UTF-8 or US-ASCII, any case */
+static int
+parse_charset(struct sp *sp)
+{
+	const char *cs;
+
+	if (!imap_arg_get_astring(take(sp), &cs, NULL))
+		return fail(sp, "Missing charset");
+	if (caseeq(cs, "UTF-8")) {
+		sp->s->charset = IMAP_SEARCH_CHARSET_UTF8;
+		return 0;
+	}
+	if (caseeq(cs, "US-ASCII"))
+		return 0;
+	*sp->error_r = "Unsupported charset";
+	return -ENOTSUP;
+}
+
+static int
+parse_sort_keys(struct sp *sp, struct imap_sort_args *sa)
+{
+	static const struct {
+		const char *name;
+		enum imap_sort_key_type type;
+	} skeys[] = {
+		{ "ARRIVAL", IMAP_SORT_ARRIVAL },
+		{ "CC", IMAP_SORT_CC },
+		{ "DATE", IMAP_SORT_DATE },
+		{ "FROM", IMAP_SORT_FROM },
+		{ "SIZE", IMAP_SORT_SIZE },
+		{ "SUBJECT", IMAP_SORT_SUBJECT },
+		{ "TO", IMAP_SORT_TO },
+		{ "DISPLAYFROM", IMAP_SORT_DISPLAYFROM },
+		{ "DISPLAYTO", IMAP_SORT_DISPLAYTO },
+	};
+	const struct imap_arg *k;
+	bool reverse = false;
+	size_t i;
+
+	if (!imap_arg_get_list(take(sp), &k, NULL) || k == NULL)
+		return fail(sp, "Missing sort criteria");
+	for (; k != NULL; k = k->next) {
+		if (imap_arg_atom_equals(k, "REVERSE")) {
+			if (reverse)
+				return fail(sp, "REVERSE twice");
+			reverse = true;
+			continue;
+		}
+		for (i = 0; i < sizeof(skeys) / sizeof(skeys[0]); i++)
+			if (imap_arg_atom_equals(k, skeys[i].name))
+				break;
+		if (i == sizeof(skeys) / sizeof(skeys[0]))
+			return fail(sp, "Unknown sort key");
+		if (sa->n_crit == IMAP_SORT_MAX_CRIT)
+			return fail(sp, "Too many sort keys");
+		sa->crit[sa->n_crit].type = skeys[i].type;
+		sa->crit[sa->n_crit].reverse = reverse;
+		sa->n_crit++;
+		reverse = false;
+	}
+	if (reverse)
+		return fail(sp, "REVERSE without a sort key");
+	return 0;
+}
+
+int
+imap_sort_parse(struct arena *a, const struct imap_arg *args, bool thread,
+    struct imap_sort_args **sort_r, const char **error_r)
+{
+	struct sp sp = { .a = a, .cur = args, .error_r = error_r };
+	struct imap_sort_args *sa;
+	int r;
+
+	*sort_r = NULL;
+	*error_r = NULL;
+	sa = arena_zalloc(a, sizeof(*sa));
+	sp.s = arena_zalloc(a, sizeof(*sp.s));
+	if (sa == NULL || sp.s == NULL)
+		return -ENOMEM;
+	sa->search = sp.s;
+	if (thread) {
+		if (imap_arg_atom_equals(sp.cur, "ORDEREDSUBJECT"))
+			sa->alg = IMAP_THREAD_ORDEREDSUBJECT;
+		else if (imap_arg_atom_equals(sp.cur, "REFERENCES"))
+			sa->alg = IMAP_THREAD_REFERENCES;
+		else if (sp.cur == NULL)
+			return fail(&sp, "Missing threading algorithm");
+		else
+			return fail(&sp, "Unknown threading algorithm");
+		take(&sp);
+	} else {
+		if (imap_arg_atom_equals(sp.cur, "RETURN")) {
+			take(&sp);
+			r = parse_return(&sp);
+			if (r < 0)
+				return r;
+		}
+		r = parse_sort_keys(&sp, sa);
+		if (r < 0)
+			return r;
+	}
+	r = parse_charset(&sp);
+	if (r < 0)
+		return r;
+	sp.s->root = arena_zalloc(a, sizeof(*sp.s->root));
+	if (sp.s->root == NULL)
+		return -ENOMEM;
+	sp.s->root->type = IMAP_SEARCH_AND;
+	r = parse_keys(&sp, 0, &sp.s->root->u.sub);
+	if (r < 0)
+		return r;
+	*sort_r = sa;
 	return 0;
 }

@@ -133,6 +133,35 @@ struct imap_search {
 int imap_search_parse(struct arena *a, const struct imap_arg *args,
     struct imap_search **search_r, const char **error_r);
 
+/* SORT (RFC 5256, ESORT RFC 5267) and THREAD arguments. */
+#define IMAP_SORT_MAX_CRIT 16
+
+struct imap_sort_args {
+	/* SORT: the criteria, enum imap_sort_key_type (imap_sort_key.h) */
+	struct {
+		unsigned int type;
+		bool reverse;
+	} crit[IMAP_SORT_MAX_CRIT];
+	size_t n_crit;
+	/* THREAD: enum imap_thread_alg (imap_thread.h) */
+	unsigned int alg;
+	/* charset and keys; has_return/return_opts for ESORT */
+	struct imap_search *search;
+};
+
+/*
+ * Parses the arguments of SORT (thread false) or THREAD:
+ *   SORT:   [RETURN SP "(" opts ")" SP] "(" ["REVERSE" SP] key ... ")"
+ *           SP charset 1*(SP search-key)
+ *   THREAD: algorithm SP charset 1*(SP search-key)
+ * with the sort keys ARRIVAL CC DATE FROM SIZE SUBJECT TO DISPLAYFROM
+ * DISPLAYTO and the algorithms ORDEREDSUBJECT and REFERENCES.  Returns
+ * as imap_search_parse: 0, -EINVAL with *error_r (BAD), -ENOTSUP for a
+ * charset other than UTF-8 and US-ASCII (NO [BADCHARSET]), -ENOMEM.
+ */
+int imap_sort_parse(struct arena *a, const struct imap_arg *args,
+    bool thread, struct imap_sort_args **sort_r, const char **error_r);
+
 /*
  * date-text "1-Feb-1994" (day 1-2 digits, month in English any case,
  * 4-digit year), checked against the month's length.  Returns 0 or

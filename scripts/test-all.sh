@@ -29,8 +29,8 @@ echo "== build and test"
 run_check "$top/_build/normal"
 echo "== fuzz every parser briefly (libFuzzer, ${FUZZ_SECONDS:-20}s each)"
 (cd "$top/_build/normal" && make -s fuzz CC=clang >/dev/null &&
-    for f in conf mime imap_parse smtp_parse pop3; do
-	c=$(echo "$f" | sed 's/_parse//')
+    for f in conf mime imap_parse imap_sort smtp_parse pop3; do
+	c=$(echo "$f" | sed 's/_parse//; s/_/-/')
 	work=$(mktemp -d)
 	cp -r "$top/t/fuzz/corpus/$c/." "$work/"
 	dict=""

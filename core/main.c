@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "util.h"
 
 #define DEFAULT_CONFIG POSTA_SYSCONF_DIR "/postad.conf"
 
@@ -102,12 +103,13 @@ prepare_state_dir(const struct global_settings *g, uid_t uid, gid_t gid,
     const char **error_r)
 {
 	static char msg[512];
+	int ret = util_mkdir_parents(g->state_dir, 0750);
 
-	if (mkdir(g->state_dir, 0750) < 0 && errno != EEXIST) {
+	if (ret < 0) {
 		snprintf(msg, sizeof(msg), "cannot create state_dir %s: %s",
-		    g->state_dir, strerror(errno));
+		    g->state_dir, strerror(-ret));
 		*error_r = msg;
-		return -errno;
+		return ret;
 	}
 	if (getuid() == 0 && uid != 0 && chown(g->state_dir, uid, gid) < 0) {
 		snprintf(msg, sizeof(msg), "cannot chown state_dir %s: %s",

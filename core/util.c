@@ -2,7 +2,9 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util.h"
 
@@ -155,4 +157,37 @@ util_wipe(void *p, size_t len)
 	while (len-- > 0)
 		*v++ = 0;
 #endif
+}
+
+int
+util_mkdir_parents(const char *path, unsigned int mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(path), i;
+
+	if (len == 0)
+		return -ENOENT;
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	if (mkdir(path, (mode_t)mode) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	memcpy(buf, path, len + 1);
+	/* each missing ancestor, from the top down */
+	for (i = 1; i < len; i++) {
+		if (buf[i] != '/' || buf[i - 1] == '/')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
+			int err = errno;
+
+			buf[i] = '/';
+			return -err;
+		}
+		buf[i] = '/';
+	}
+	if (mkdir(path, (mode_t)mode) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
 }

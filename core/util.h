@@ -26,6 +26,13 @@ bool util_strcaseeq(const char *a, const char *b);
 bool util_memcaseeq(const void *a, const void *b, size_t len);
 void util_ascii_lower(char *s);
 
+/*
+ * mkdir -p: creates path with mode, and its missing parents with 0755
+ * (they are system directories such as /var/lib, not private ones).
+ * 0 when path exists or was made, else a negative errno.
+ */
+int util_mkdir_parents(const char *path, unsigned int mode);
+
 /* explicit_bzero where libc has it, a volatile loop otherwise */
 void util_wipe(void *p, size_t len);
 

@@ -487,6 +487,13 @@ def test_config(tmp):
              global_args=["--config", conf])
     p.expect("missing config file", ["domain", "list"], rc=3,
              global_args=["--config", os.path.join(tmp, "nope.conf")])
+    # a fresh --localstatedir: the parents of state_dir do not exist yet
+    deep = os.path.join(tmp, "fresh-prefix", "var", "lib", "posta")
+    p.expect("state_dir with missing parents is made",
+             ["domain", "add", "deep.test"], global_args=["--state-dir", deep])
+    T.ok(os.stat(os.path.dirname(deep)).st_mode & 0o777 == 0o755 and
+         os.stat(deep).st_mode & 0o777 == 0o750,
+         "parents are 0755, the state directory 0750")
     # run as root, the files go to postad's user so it can open them
     owned = os.path.join(tmp, "owned-state")
     with open(conf, "w") as f:

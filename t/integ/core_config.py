@@ -109,6 +109,24 @@ def test_root():
         d.cleanup()
 
 
+def test_state_dir_parents():
+    # a fresh --localstatedir: postad makes the missing parents itself
+    d = Postad({"e": {"protocol": "echo"}}, tap=t, start=False)
+    try:
+        deep = os.path.join(d.dir, "fresh", "var", "lib", "posta")
+        with open(d.conf) as f:
+            text = f.read().replace("state_dir = %s" % d.state,
+                                    "state_dir = %s" % deep)
+        with open(d.conf, "w") as f:
+            f.write(text)
+        d.state = deep
+        d.start()
+        t.ok(os.path.isdir(deep), "postad made state_dir and its parents")
+        t.eq(d.stop(), 0, "and ran")
+    finally:
+        d.cleanup()
+
+
 def test_port_in_use():
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -158,6 +176,7 @@ t.run(test_good, "valid config")
 t.run(test_errors, "config errors")
 t.run(test_abi, "ABI")
 t.run(test_root, "root")
+t.run(test_state_dir_parents, "state_dir parents")
 t.run(test_port_in_use, "port in use")
 t.run(test_shutdown, "shutdown")
 t.done()

@@ -6,8 +6,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -129,6 +132,39 @@ test_case_helpers(void **state)
 }
 
 static void
+test_mkdir_parents(void **state)
+{
+	char top[] = "/tmp/posta-test-util-XXXXXX", path[256], file[256];
+	struct stat st;
+	mode_t old = umask(022);
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(top));
+	snprintf(path, sizeof(path), "%s/a//b/c/state", top);
+	assert_int_equal(util_mkdir_parents(path, 0750), 0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0750);
+	snprintf(file, sizeof(file), "%s/a", top);
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0755);
+	/* again: it exists, fine */
+	assert_int_equal(util_mkdir_parents(path, 0750), 0);
+	/* a file in the way is an error, not a loop or a crash */
+	snprintf(file, sizeof(file), "%s/file", top);
+	f = fopen(file, "w");
+	assert_non_null(f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/file/sub/dir", top);
+	assert_int_equal(util_mkdir_parents(path, 0750), -ENOTDIR);
+	assert_int_equal(util_mkdir_parents("", 0750), -ENOENT);
+	snprintf(path, sizeof(path), "rm -rf '%s'", top);
+	assert_int_equal(system(path), 0);
+	umask(old);
+}
+
+static void
 test_wipe(void **state)
 {
 	char secret[16] = "hunter2hunter2!";
@@ -149,6 +185,7 @@ main(void)
 		cmocka_unit_test(test_base64_refuses),
 		cmocka_unit_test(test_digit_values),
 		cmocka_unit_test(test_case_helpers),
+		cmocka_unit_test(test_mkdir_parents),
 		cmocka_unit_test(test_wipe),
 	};
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "util.h"
 #include "arena.h"
 #include "conf.h"
 #include "queue_admin.h"
@@ -218,9 +219,9 @@ admin_open(struct admin *ad, bool create)
 		return ADMIN_OK;
 	/* postad normally creates the state directory; an admin setting up
 	   before the first start should not have to */
-	if (create && mkdir(ad->state_dir, 0750) < 0 && errno != EEXIST) {
+	if (create && (ret = util_mkdir_parents(ad->state_dir, 0750)) < 0) {
 		admin_err("cannot create the state directory %s: %s",
-		    ad->state_dir, strerror(errno));
+		    ad->state_dir, strerror(-ret));
 		return ADMIN_ESYS;
 	}
 	ret = auth_lmdb_db_open(ad->db_path, ad->map_size,

@@ -193,6 +193,7 @@ int loader_load(struct loop *l, const char *name,
     enum posta_module_kind kind, struct module **mod_r, const char **error_r);
 struct module *loader_find(struct loop *l, const char *name);
 int loader_init_modules(struct loop *l, const char **error_r);
+/* Hands each module its new settings; returns how many refused them. */
 int loader_reload_modules(struct loop *l, struct gen *g);
 void loader_deinit_modules(struct loop *l);
 

@@ -201,7 +201,7 @@ loader_reload_modules(struct loop *l, struct gen *g)
 		gen_unref(&m->set_gen);
 		m->set_gen = gen_ref(g);
 	}
-	return failed > 0 ? POSTA_ECONFIG : 0;
+	return failed;
 }
 
 void

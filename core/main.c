@@ -218,13 +218,122 @@ begin_shutdown(struct loop *l, const char *why)
 	uv_timer_start(&l->grace, grace_cb, l->gen->g.shutdown_grace_ms, 0);
 }
 
+static bool
+str_same(const char *a, const char *b)
+{
+	return strcmp(a != NULL ? a : "", b != NULL ? b : "") == 0;
+}
+
+static bool
+list_same(const struct posta_list *a, const struct posta_list *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (strcmp(a->items[i], b->items[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool
+addr_same(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+		return x->sin_port == y->sin_port &&
+		    x->sin_addr.s_addr == y->sin_addr.s_addr;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *x = (const void *)a,
+		    *y = (const void *)b;
+
+		return x->sin6_port == y->sin6_port &&
+		    x->sin6_scope_id == y->sin6_scope_id &&
+		    memcmp(&x->sin6_addr, &y->sin6_addr,
+		    sizeof(x->sin6_addr)) == 0;
+	}
+	return false;
+}
+
+static bool
+addrs_same(const struct posta_addrs *a, const struct posta_addrs *b)
+{
+	size_t i;
+
+	if (a->n != b->n)
+		return false;
+	for (i = 0; i < a->n; i++)
+		if (!addr_same(&a->addrs[i], &b->addrs[i]))
+			return false;
+	return true;
+}
+
+/*
+ * What a reload cannot change takes effect at the next start; say so
+ * rather than look as if it had been applied.  Returns how many.
+ */
+static int
+report_needs_restart(struct loop *l, const struct gen *old,
+    const struct gen *g)
+{
+	static const char why[] = "reason=\"takes effect at the next start\"";
+	int n = 0;
+	size_t i, j;
+
+	if (!str_same(old->g.state_dir, g->g.state_dir) && ++n)
+		log_core(l, POSTA_LOG_WARN, "reload.needs_restart",
+		    "setting=state_dir %s", why);
+	if (!str_same(old->g.user, g->g.user) && ++n)
+		log_core(l, POSTA_LOG_WARN, "reload.needs_restart",
+		    "setting=user %s", why);
+	if (!str_same(old->g.group, g->g.group) && ++n)
+		log_core(l, POSTA_LOG_WARN, "reload.needs_restart",
+		    "setting=group %s", why);
+	if (old->g.allow_root != g->g.allow_root && ++n)
+		log_core(l, POSTA_LOG_WARN, "reload.needs_restart",
+		    "setting=allow_root %s", why);
+	if (!list_same(&old->g.module_dir, &g->g.module_dir) && ++n)
+		log_core(l, POSTA_LOG_WARN, "reload.needs_restart",
+		    "setting=module_dir %s", why);
+	for (i = 0; i < g->n_services; i++) {
+		const struct service *s = &g->services[i];
+		const struct service *was = NULL;
+		struct listener *ln;
+		bool bound = false;
+
+		for (ln = l->listeners; ln != NULL; ln = ln->next)
+			if (strcmp(ln->service_name, s->name) == 0)
+				bound = true;
+		for (j = 0; j < old->n_services; j++)
+			if (strcmp(old->services[j].name, s->name) == 0)
+				was = &old->services[j];
+		if (!bound) {
+			n++;
+			log_core(l, POSTA_LOG_WARN, "reload.needs_restart",
+			    "service=%s reason=\"new listeners are bound at "
+			    "start only\"", s->name);
+		} else if (was != NULL &&
+		    !addrs_same(&was->set.listen, &s->set.listen)) {
+			n++;
+			log_core(l, POSTA_LOG_WARN, "reload.needs_restart",
+			    "service=%s setting=listen reason=\"listeners are "
+			    "bound at start only\"", s->name);
+		}
+	}
+	return n;
+}
+
 static void
 reload(struct loop *l)
 {
 	struct gen *g = NULL, *old;
 	const char *err = NULL;
-	size_t i;
-	int r;
+	int r, restart, failed;
 
 	r = gen_load(l, l->config_path, &g, &err);
 	if (r == 0)
@@ -238,26 +347,17 @@ reload(struct loop *l)
 		gen_unref(&g);
 		return;
 	}
-	for (i = 0; i < g->n_services; i++) {
-		struct listener *ln;
-		bool found = false;
-
-		for (ln = l->listeners; ln != NULL; ln = ln->next)
-			if (strcmp(ln->service_name, g->services[i].name) == 0)
-				found = true;
-		if (!found)
-			log_core(l, POSTA_LOG_WARN, "reload.needs_restart",
-			    "service=%s reason=\"new listeners are bound at "
-			    "start only\"", g->services[i].name);
-	}
+	restart = report_needs_restart(l, l->gen, g);
 	old = l->gen;
 	l->gen = g;
 	log_init(l, &g->g);
-	loader_reload_modules(l, g);
+	failed = loader_reload_modules(l, g);
 	/* live connections hold their own reference to the old generation */
 	gen_unref(&old);
-	log_core(l, POSTA_LOG_INFO, "postad.reloaded", "config=%s",
-	    l->config_path);
+	log_core(l, failed > 0 || restart > 0 ? POSTA_LOG_WARN :
+	    POSTA_LOG_INFO, "postad.reloaded", "config=%s "
+	    "modules_failed=%d needs_restart=%d", l->config_path, failed,
+	    restart);
 }
 
 static void

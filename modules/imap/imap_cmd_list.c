@@ -128,7 +128,37 @@ add_out(struct list_ctx *x, const struct list_out *o)
 	return true;
 }
 
-/* LSUB: subscribed names, plus \Noselect parents that '%' stops at. */
+/*
+ * A subscribed descendant of box i that the patterns do not match: the
+ * one a '%' stopped at box i for (RFC 3501 6.3.9).
+ */
+static bool
+stopped_at(const struct list_ctx *x, size_t i)
+{
+	const char *name = x->boxes[i].wire;
+	size_t len = strlen(name), k;
+	char key[1024];
+
+	if (len + 2 > sizeof(key))
+		return false;
+	memcpy(key, name, len);
+	key[len] = '.';
+	key[len + 1] = '\0';
+	for (k = lower_bound(x, key); k < x->n_boxes; k++) {
+		const struct list_box *b = &x->boxes[k];
+
+		if (strncmp(b->wire, key, len + 1) != 0)
+			break;
+		if ((b->attrs & POSTA_MBOX_SUBSCRIBED) && !matches(x, b->wire))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * LSUB: subscribed names, plus \Noselect parents that '%' stops at; with
+ * '*' the subscribed name itself is listed, not its parent.
+ */
 static void
 select_lsub(struct list_ctx *x)
 {
@@ -137,15 +167,13 @@ select_lsub(struct list_ctx *x)
 	for (i = 0; i < x->n_boxes; i++) {
 		const struct list_box *b = &x->boxes[i];
 		struct list_out o = { .box = b };
-		bool ex, sub;
 
-		descendants(x, i, &ex, &sub);
 		if (!matches(x, b->wire))
 			continue;
 		if (b->attrs & POSTA_MBOX_SUBSCRIBED) {
 			o.subscribed = true;
 			add_out(x, &o);
-		} else if (sub) {
+		} else if (stopped_at(x, i)) {
 			o.noselect = true;
 			add_out(x, &o);
 		}

@@ -84,6 +84,11 @@ def test_mailboxes(c):
     ok(c.subscribe("Work.Projects"), "SUBSCRIBE")
     typ, data = c.lsub('""', "*")
     t.ok(any(b"Work.Projects" in x for x in data), "LSUB shows it")
+    t.ok(not any(x.endswith(b'"Work"') for x in data),
+         "LSUB * does not add its unsubscribed parent (RFC 3501 6.3.9)")
+    typ, data = c.lsub('""', "%")
+    t.ok(any(b"\\Noselect" in x and x.endswith(b'"Work"') for x in data),
+         "LSUB % gives the parent it stopped at, \\Noselect")
     typ, data = c.lsub('""', "Work")
     t.ok(any(b"\\Noselect" in x and x.endswith(b'"Work"') for x in data),
          "LSUB %-parent of a subscribed child is \\Noselect")

@@ -92,32 +92,44 @@ lower_bound(const struct list_ctx *x, const char *key)
 	return lo;
 }
 
-/* Descendants of box i: any existing one, any subscribed one. */
+/*
+ * The boxes below box i ("name.*") are a run in the sorted table:
+ * [*from_r, *to_r).  Empty when the name is too long to search for.
+ */
 static void
-descendants(const struct list_ctx *x, size_t i, bool *exists_r,
-    bool *subscribed_r)
+child_range(const struct list_ctx *x, size_t i, size_t *from_r, size_t *to_r)
 {
 	const char *name = x->boxes[i].wire;
 	size_t len = strlen(name), k;
 	char key[1024];
 
-	*exists_r = *subscribed_r = false;
+	*from_r = *to_r = 0;
 	if (len + 2 > sizeof(key))
 		return;
 	memcpy(key, name, len);
 	key[len] = '.';
 	key[len + 1] = '\0';
-	for (k = lower_bound(x, key); k < x->n_boxes; k++) {
-		const struct list_box *b = &x->boxes[k];
+	*from_r = lower_bound(x, key);
+	for (k = *from_r; k < x->n_boxes; k++)
+		if (strncmp(x->boxes[k].wire, key, len + 1) != 0)
+			break;
+	*to_r = k;
+}
 
-		if (strncmp(b->wire, key, len + 1) != 0)
-			break;
-		if (!(b->attrs & POSTA_MBOX_NONEXISTENT))
+/* Descendants of box i: any existing one, any subscribed one. */
+static void
+descendants(const struct list_ctx *x, size_t i, bool *exists_r,
+    bool *subscribed_r)
+{
+	size_t k, end;
+
+	*exists_r = *subscribed_r = false;
+	child_range(x, i, &k, &end);
+	for (; k < end && !(*exists_r && *subscribed_r); k++) {
+		if (!(x->boxes[k].attrs & POSTA_MBOX_NONEXISTENT))
 			*exists_r = true;
-		if (b->attrs & POSTA_MBOX_SUBSCRIBED)
+		if (x->boxes[k].attrs & POSTA_MBOX_SUBSCRIBED)
 			*subscribed_r = true;
-		if (*exists_r && *subscribed_r)
-			break;
 	}
 }
 
@@ -135,23 +147,12 @@ add_out(struct list_ctx *x, const struct list_out *o)
 static bool
 stopped_at(const struct list_ctx *x, size_t i)
 {
-	const char *name = x->boxes[i].wire;
-	size_t len = strlen(name), k;
-	char key[1024];
+	size_t k, end;
 
-	if (len + 2 > sizeof(key))
-		return false;
-	memcpy(key, name, len);
-	key[len] = '.';
-	key[len + 1] = '\0';
-	for (k = lower_bound(x, key); k < x->n_boxes; k++) {
-		const struct list_box *b = &x->boxes[k];
-
-		if (strncmp(b->wire, key, len + 1) != 0)
-			break;
-		if ((b->attrs & POSTA_MBOX_SUBSCRIBED) && !matches(x, b->wire))
+	for (child_range(x, i, &k, &end); k < end; k++)
+		if ((x->boxes[k].attrs & POSTA_MBOX_SUBSCRIBED) &&
+		    !matches(x, x->boxes[k].wire))
 			return true;
-	}
 	return false;
 }
 

@@ -460,47 +460,6 @@ parse_return(struct sp *sp)
 	return 0;
 }
 
-int
-imap_search_parse(struct arena *a, const struct imap_arg *args,
-    struct imap_search **search_r, const char **error_r)
-{
-	struct sp sp = { .a = a, .cur = args, .error_r = error_r };
-	const char *cs;
-	int r;
-
-	*search_r = NULL;
-	*error_r = NULL;
-	sp.s = arena_zalloc(a, sizeof(*sp.s));
-	if (sp.s == NULL)
-		return -ENOMEM;
-	if (imap_arg_atom_equals(sp.cur, "RETURN")) {
-		take(&sp);
-		r = parse_return(&sp);
-		if (r < 0)
-			return r;
-	}
-	if (imap_arg_atom_equals(sp.cur, "CHARSET")) {
-		take(&sp);
-		if (!imap_arg_get_astring(take(&sp), &cs, NULL))
-			return fail(&sp, "Missing charset");
-		if (caseeq(cs, "UTF-8")) {
-			sp.s->charset = IMAP_SEARCH_CHARSET_UTF8;
-		} else if (!caseeq(cs, "US-ASCII")) {
-			*error_r = "Unsupported charset";
-			return -ENOTSUP;
-		}
-	}
-	sp.s->root = arena_zalloc(a, sizeof(*sp.s->root));
-	if (sp.s->root == NULL)
-		return -ENOMEM;
-	sp.s->root->type = IMAP_SEARCH_AND;
-	r = parse_keys(&sp, 0, &sp.s->root->u.sub);
-	if (r < 0)
-		return r;
-	*search_r = sp.s;
-	return 0;
-}
-
 /* charset: UTF-8 or US-ASCII, any case */
 static int
 parse_charset(struct sp *sp)
@@ -517,6 +476,48 @@ parse_charset(struct sp *sp)
 		return 0;
 	*sp->error_r = "Unsupported charset";
 	return -ENOTSUP;
+}
+
+/* The search criteria that end the command: an implicit AND of keys. */
+static int
+parse_criteria(struct sp *sp)
+{
+	sp->s->root = arena_zalloc(sp->a, sizeof(*sp->s->root));
+	if (sp->s->root == NULL)
+		return -ENOMEM;
+	sp->s->root->type = IMAP_SEARCH_AND;
+	return parse_keys(sp, 0, &sp->s->root->u.sub);
+}
+
+int
+imap_search_parse(struct arena *a, const struct imap_arg *args,
+    struct imap_search **search_r, const char **error_r)
+{
+	struct sp sp = { .a = a, .cur = args, .error_r = error_r };
+	int r;
+
+	*search_r = NULL;
+	*error_r = NULL;
+	sp.s = arena_zalloc(a, sizeof(*sp.s));
+	if (sp.s == NULL)
+		return -ENOMEM;
+	if (imap_arg_atom_equals(sp.cur, "RETURN")) {
+		take(&sp);
+		r = parse_return(&sp);
+		if (r < 0)
+			return r;
+	}
+	if (imap_arg_atom_equals(sp.cur, "CHARSET")) {
+		take(&sp);
+		r = parse_charset(&sp);
+		if (r < 0)
+			return r;
+	}
+	r = parse_criteria(&sp);
+	if (r < 0)
+		return r;
+	*search_r = sp.s;
+	return 0;
 }
 
 static int
@@ -605,11 +606,7 @@ imap_sort_parse(struct arena *a, const struct imap_arg *args, bool thread,
 	r = parse_charset(&sp);
 	if (r < 0)
 		return r;
-	sp.s->root = arena_zalloc(a, sizeof(*sp.s->root));
-	if (sp.s->root == NULL)
-		return -ENOMEM;
-	sp.s->root->type = IMAP_SEARCH_AND;
-	r = parse_keys(&sp, 0, &sp.s->root->u.sub);
+	r = parse_criteria(&sp);
 	if (r < 0)
 		return r;
 	*sort_r = sa;

@@ -36,6 +36,10 @@ static const struct posta_setting md_setting_table[] = {
 	    NULL },
 	{ "folder_archive", POSTA_SET_STRING, OFF(folder_archive), 0, 0, "",
 	    NULL },
+	{ "quota_storage", POSTA_SET_SIZE, OFF(quota_storage),
+	    0, INT64_MAX, "0", NULL },
+	{ "quota_messages", POSTA_SET_INT, OFF(quota_messages),
+	    0, INT64_MAX, "0", NULL },
 	POSTA_SETTINGS_END
 };
 

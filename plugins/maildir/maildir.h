@@ -51,6 +51,20 @@ struct md_settings {
 	const char *folder_trash;
 	const char *folder_junk;
 	const char *folder_archive;
+	uint64_t quota_storage;		/* bytes, 0 = unlimited */
+	int64_t quota_messages;		/* 0 = unlimited */
+};
+
+/* A user's limits; 0 means unlimited. */
+struct md_quota {
+	uint64_t storage;		/* bytes */
+	uint64_t messages;
+};
+
+enum md_quota_state {
+	MD_QSTATE_NONE = 0,		/* no file: the plugin defaults */
+	MD_QSTATE_FILE,			/* the file's limits (quota) */
+	MD_QSTATE_BAD,			/* malformed: defaults, logged */
 };
 
 /* ---- deferred calls: the async rule's "later, never inside the call" */
@@ -157,6 +171,11 @@ struct md_user {
 	char *log_msg;
 	unsigned imported_boxes;	/* Dovecot folders taken over */
 	size_t imported_uids;
+	/* the per-user quota file as last read (md_quota_load) */
+	enum md_quota_state quota_state;
+	struct md_quota quota;
+	int64_t quota_mtime_ns;
+	uint64_t quota_fsize, quota_ino;
 };
 
 struct md_box {
@@ -395,6 +414,40 @@ int md_parse_file(int fd, void **blob_r, size_t *len_r, uint64_t *size_r,
    POSTA_ECORRUPT for a blob the parser does not recognise. */
 int md_meta_decode(struct arena *a, const void *blob, size_t len,
     struct posta_msg_meta *m);
+
+/* ---- quotas (maildir_quota.c) ---- */
+
+#define MD_QUOTA_FILE "quota"
+/*
+ * The name a module passes to posta_mailbox_status() to learn a user's
+ * quota (no mailbox can have it: '/' is refused by every store, which
+ * answers POSTA_ENAME).  The status then holds messages and size = the
+ * user's usage over all mailboxes, uidnext = the message limit (clamped
+ * to UINT32_MAX) and highestmodseq = the storage limit in bytes (0:
+ * unlimited).  See README.md "Quotas".
+ */
+#define MD_QUOTA_PROBE "/quota"
+
+/*
+ * Parses a quota file: lines "storage = SIZE" and "messages = N" (each at
+ * most once), blank lines and # comments.  Keys not given keep q's value.
+ * Pure.  0, or -EINVAL with the line number and a reason (q untouched).
+ */
+int md_quota_parse(const char *buf, size_t len, struct md_quota *q,
+    unsigned *line_r, const char **error_r);
+/* Whether use plus the additions stays within q (soft limit). */
+bool md_quota_allows(const struct md_quota *q,
+    const struct posta_user_usage *use, uint64_t add_messages,
+    uint64_t add_bytes);
+/* The user's current limits (worker; reads the quota file if changed). */
+void md_quota_load(struct md_user *u, struct md_quota *q_r);
+/* 0, or POSTA_EQUOTA when adding would break the user's limits; pending
+   (may be NULL) is usage not yet in the index (a delivery batch). */
+int md_quota_check(struct md_txn *t, uint64_t add_messages,
+    uint64_t add_bytes, const struct posta_user_usage *pending);
+/* The user's messages and bytes over all mailboxes, kept in the index by
+   md_msg_put/md_msg_del/md_box_delete_rec (worker). */
+int md_usage_get(struct md_txn *t, struct posta_user_usage *use_r);
 
 /* ---- Dovecot files (pure parsers and worker-side readers) ---- */
 

@@ -339,6 +339,8 @@ ap_work(struct md_job *job)
 			return;
 		}
 		ret = md_box_open_sync(job, &t, ap->name, &bi, &o);
+		if (ret == 0 && (ret = md_quota_check(&t, 0, 0, NULL)) != 0)
+			md_box_info_clear(&bi);	/* full already */
 		if (ret == 0) {
 			ap->box_id = bi.rec.id;
 			if (bi.dirty)
@@ -387,6 +389,9 @@ ap_work(struct md_job *job)
 			md_box_info_clear(&bi);
 			ret = POSTA_ENOTFOUND;
 		}
+		if (ret == 0 && (ret = md_quota_check(&t, 1, ap->w.size,
+		    NULL)) != 0)
+			md_box_info_clear(&bi);
 		if (ret != 0) {
 			md_txn_abort(&t);
 			job->err = ret;
@@ -729,6 +734,7 @@ struct batch {
 	size_t n_bi;
 	struct placed *p;
 	size_t n;
+	struct posta_user_usage placed;	/* linked, not yet indexed */
 };
 
 static struct md_box_info *
@@ -772,6 +778,9 @@ rcpt_place(struct md_job *job, struct md_txn *t, struct batch *b,
 		p->bi = batch_box(job, t, b, box, &ret);
 	}
 	if (p->bi == NULL)
+		return ret;
+	/* the copies placed earlier in this batch count too */
+	if ((ret = md_quota_check(t, 1, d->w.size, &b->placed)) != 0)
 		return ret;
 	memset(&p->m, 0, sizeof(p->m));
 	p->m.rec.flags = d->flags | (in_new ? MD_MSG_IN_NEW : 0);
@@ -829,8 +838,12 @@ rcpt_batch(struct md_job *first)
 
 		p->r = RCPT_OF(j);
 		p->r->err = rcpt_place(first, &t, &b, p);
-		if (p->r->err != 0)
+		if (p->r->err != 0) {
 			p->path[0] = '\0';
+		} else {
+			b.placed.messages++;
+			b.placed.bytes += p->m.rec.size;
+		}
 	}
 	/* durable: each directory once, after all its links */
 	for (i = 0; s->set.fsync && i < b.n; i++) {

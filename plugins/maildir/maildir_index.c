@@ -280,6 +280,97 @@ chk(struct md_txn *t, int ret)
 	return md_error(ret);
 }
 
+/* ---- usage: messages and bytes of the user, kept with the records ---- */
+
+#define USAGE_KEY "usage"
+
+struct usage_rec {
+	uint64_t messages;
+	uint64_t bytes;
+};
+
+/*
+ * The counter is updated in the same transaction as every message record
+ * (md_msg_put, md_msg_del, md_box_delete_rec), so it is exact after
+ * appends, copies, expunges and syncs of foreign changes.  An index made
+ * before the counter existed gets it from one pass over its records.
+ */
+static int
+usage_load(struct md_txn *t, struct usage_rec *u_r)
+{
+	MDB_val k = { sizeof(USAGE_KEY) - 1, (void *)USAGE_KEY }, v;
+	MDB_cursor *c;
+	MDB_val ck, cv;
+	int ret;
+
+	ret = mdb_get(t->txn, t->u->dbi_info, &k, &v);
+	if (ret == 0 && v.mv_size == sizeof(*u_r)) {
+		memcpy(u_r, v.mv_data, sizeof(*u_r));
+		return 0;
+	}
+	if (ret != 0 && ret != MDB_NOTFOUND)
+		return chk(t, ret);
+	memset(u_r, 0, sizeof(*u_r));
+	ret = mdb_cursor_open(t->txn, t->u->dbi_msg, &c);
+	if (ret != 0)
+		return chk(t, ret);
+	for (ret = mdb_cursor_get(c, &ck, &cv, MDB_FIRST); ret == 0;
+	    ret = mdb_cursor_get(c, &ck, &cv, MDB_NEXT)) {
+		struct md_msg_rec r;
+
+		if (cv.mv_size < sizeof(r))
+			continue;
+		memcpy(&r, cv.mv_data, sizeof(r));
+		u_r->messages++;
+		u_r->bytes += r.size;
+	}
+	mdb_cursor_close(c);
+	return ret == MDB_NOTFOUND ? 0 : chk(t, ret);
+}
+
+static int
+usage_store(struct md_txn *t, const struct usage_rec *u)
+{
+	MDB_val k = { sizeof(USAGE_KEY) - 1, (void *)USAGE_KEY };
+	MDB_val v = { sizeof(*u), (void *)u };
+
+	return chk(t, mdb_put(t->txn, t->u->dbi_info, &k, &v, 0));
+}
+
+/* Adds (or with negative values removes) messages and bytes. */
+static int
+usage_add(struct md_txn *t, int64_t messages, int64_t bytes)
+{
+	struct usage_rec u;
+	int ret = usage_load(t, &u);
+
+	if (ret != 0)
+		return ret;
+	/* never below zero: a record the counter missed cannot wrap it */
+	if (messages < 0 && (uint64_t)-messages > u.messages)
+		u.messages = 0;
+	else
+		u.messages += (uint64_t)messages;
+	if (bytes < 0 && (uint64_t)-bytes > u.bytes)
+		u.bytes = 0;
+	else
+		u.bytes += (uint64_t)bytes;
+	return usage_store(t, &u);
+}
+
+int
+md_usage_get(struct md_txn *t, struct posta_user_usage *use_r)
+{
+	struct usage_rec u;
+	int ret = usage_load(t, &u);
+
+	if (ret != 0)
+		return ret;
+	use_r->messages = u.messages;
+	use_r->bytes = u.bytes;
+	return 0;
+}
+
 /* ---- box records ---- */
 
 void
@@ -462,9 +553,16 @@ md_box_delete_rec(struct md_txn *t, const char *name, uint32_t id)
 	MDB_val k = { strlen(name), (void *)name };
 	MDB_dbi dbis[4] = { t->u->dbi_msg, t->u->dbi_name, t->u->dbi_meta,
 	    t->u->dbi_gone };
+	uint64_t gone_msgs = 0, gone_bytes = 0;
+	struct usage_rec ur;
 	size_t i;
 	int ret;
 
+	/* the counter must exist before the records go, or its first
+	   count would miss them and the subtraction below count twice */
+	if ((ret = usage_load(t, &ur)) != 0 ||
+	    (ret = usage_store(t, &ur)) != 0)
+		return ret;
 	ret = mdb_del(t->txn, t->u->dbi_box, &k, NULL);
 	if (ret != 0 && ret != MDB_NOTFOUND)
 		return chk(t, ret);
@@ -485,6 +583,17 @@ md_box_delete_rec(struct md_txn *t, const char *name, uint32_t id)
 			if (ret != 0 || ck.mv_size < 4 ||
 			    be32(ck.mv_data) != id)
 				break;
+			if (i == 0) {
+				struct md_msg_rec r;
+
+				/* copied out: the usage write below may
+				   move the pages cv points into */
+				if (cv.mv_size >= sizeof(r)) {
+					memcpy(&r, cv.mv_data, sizeof(r));
+					gone_msgs++;
+					gone_bytes += r.size;
+				}
+			}
 			ret = mdb_cursor_del(c, 0);
 			if (ret != 0)
 				break;
@@ -493,7 +602,9 @@ md_box_delete_rec(struct md_txn *t, const char *name, uint32_t id)
 		if (ret != 0 && ret != MDB_NOTFOUND)
 			return chk(t, ret);
 	}
-	return 0;
+	if (gone_msgs == 0)
+		return 0;
+	return usage_add(t, -(int64_t)gone_msgs, -(int64_t)gone_bytes);
 }
 
 int
@@ -594,10 +705,24 @@ md_msg_put(struct md_txn *t, uint32_t box, const struct md_msg *m)
 	uint8_t kb[8], nb[4 + MD_NAME_MAX];
 	uint8_t vb[sizeof(m->rec) + MD_NAME_MAX + 1];
 	size_t nl = strlen(m->name) + 1;
-	MDB_val k = { 8, kb }, v = { sizeof(m->rec) + nl, vb }, nk, nv;
+	MDB_val k = { 8, kb }, v = { sizeof(m->rec) + nl, vb }, nk, nv, ov;
+	struct md_msg_rec old;
 	int ret;
 
 	key8(kb, box, m->uid);
+	ret = mdb_get(t->txn, t->u->dbi_msg, &k, &ov);
+	if (ret == MDB_NOTFOUND)
+		ret = usage_add(t, 1, (int64_t)m->rec.size);
+	else if (ret != 0)
+		return chk(t, ret);
+	else if (ov.mv_size >= sizeof(old)) {
+		memcpy(&old, ov.mv_data, sizeof(old));
+		if (old.size != m->rec.size)
+			ret = usage_add(t, 0, (int64_t)m->rec.size -
+			    (int64_t)old.size);
+	}
+	if (ret != 0)
+		return ret;
 	memcpy(vb, &m->rec, sizeof(m->rec));
 	memcpy(vb + sizeof(m->rec), m->name, nl);
 	ret = mdb_put(t->txn, t->u->dbi_msg, &k, &v, 0);
@@ -616,10 +741,20 @@ md_msg_del(struct md_txn *t, uint32_t box, const struct md_msg *m,
     uint64_t modseq)
 {
 	uint8_t kb[8], nb[4 + MD_NAME_MAX];
-	MDB_val k = { 8, kb }, nk, gv = { sizeof(modseq), &modseq };
+	MDB_val k = { 8, kb }, nk, gv = { sizeof(modseq), &modseq }, ov;
+	struct md_msg_rec old;
 	int ret;
 
 	key8(kb, box, m->uid);
+	ret = mdb_get(t->txn, t->u->dbi_msg, &k, &ov);
+	if (ret == 0 && ov.mv_size >= sizeof(old)) {
+		memcpy(&old, ov.mv_data, sizeof(old));
+		ret = usage_add(t, -1, -(int64_t)old.size);
+		if (ret != 0)
+			return ret;
+	} else if (ret != 0 && ret != MDB_NOTFOUND) {
+		return chk(t, ret);
+	}
 	ret = mdb_del(t->txn, t->u->dbi_msg, &k, NULL);
 	if (ret != 0 && ret != MDB_NOTFOUND)
 		return chk(t, ret);

@@ -385,6 +385,25 @@ md_req_copy(struct md_req *r, struct md_txn *t, struct md_box_info *src)
 		ret = -ENOMEM;
 		goto out;
 	}
+	if (!r->move) {
+		/* a MOVE keeps the user's usage; a COPY adds to it, all or
+		   nothing, so the quota is checked for the whole set */
+		uint64_t add_msgs = 0, add_bytes = 0;
+
+		for (i = 0; i < r->n; i++) {
+			ret = md_msg_get(t, src->rec.id, r->uids[i],
+			    &done_src[0]);
+			if (ret == POSTA_ENOTFOUND)
+				continue;
+			if (ret != 0)
+				goto out;
+			add_msgs++;
+			add_bytes += done_src[0].rec.size;
+		}
+		if (add_msgs != 0 &&
+		    (ret = md_quota_check(t, add_msgs, add_bytes, NULL)) != 0)
+			goto out;
+	}
 	for (i = 0; i < r->n; i++) {
 		struct md_msg *m = &done_src[n_made], *nm = &made[n_made];
 		char from[MD_PATH_MAX], to[MD_PATH_MAX], base[MD_NAME_MAX + 1];

@@ -23,6 +23,7 @@ enum user_op {
 	OP_RENAME,
 	OP_SUBSCRIBE,
 	OP_STATUS,
+	OP_QUOTA,			/* status of MD_QUOTA_PROBE */
 };
 
 struct user_req {
@@ -290,20 +291,24 @@ struct usage_ctx {
 	struct posta_user_usage *usage;
 };
 
+/* Brings one folder's records (and so the usage counter) up to date. */
 static int
 usage_add(void *ctx, const char *name)
 {
 	struct usage_ctx *c = ctx;
-	struct posta_mailbox_status st;
-	int ret = box_status(c->job, c->t, name, &st);
+	struct md_box_info bi;
+	struct md_sync_opts o = { 0 };
+	int ret = md_box_open_sync(c->job, c->t, name, &bi, &o);
 
+	free(o.recent);
 	if (ret == POSTA_ENOTFOUND)
 		return 0;
 	if (ret != 0)
 		return ret;
-	c->usage->messages += st.messages;
-	c->usage->bytes += st.size;
-	return 0;
+	if (bi.dirty)
+		ret = md_box_store(c->t, &bi);
+	md_box_info_clear(&bi);
+	return ret;
 }
 
 /* LIST: folders on disk, their parents, subscriptions */
@@ -727,6 +732,27 @@ rename_work(struct user_req *r, struct md_txn *t)
 	return ret;
 }
 
+/* The index's counter, no folder scan: cheap enough for every RCPT. */
+static int
+quota_work(struct user_req *r, struct md_txn *t)
+{
+	struct md_quota q;
+	struct posta_user_usage use;
+	int ret = md_usage_get(t, &use);
+
+	if (ret != 0)
+		return ret;
+	md_quota_load(t->u, &q);
+	memset(&r->st, 0, sizeof(r->st));
+	r->st.messages = use.messages > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)use.messages;
+	r->st.size = use.bytes;
+	r->st.uidnext = q.messages > UINT32_MAX ? UINT32_MAX :
+	    (uint32_t)q.messages;
+	r->st.highestmodseq = q.storage;
+	return 0;
+}
+
 static void
 user_work(struct md_job *job)
 {
@@ -746,7 +772,11 @@ user_work(struct md_job *job)
 	case OP_USAGE: {
 		struct usage_ctx c = { job, &t, &r->usage };
 
+		/* syncs every folder first (two stat()s each when nothing
+		   changed), so foreign changes count; then the counter */
 		ret = each_folder(job->user, usage_add, &c);
+		if (ret == 0)
+			ret = md_usage_get(&t, &r->usage);
 		break;
 	}
 	case OP_LIST:
@@ -767,6 +797,9 @@ user_work(struct md_job *job)
 		break;
 	case OP_STATUS:
 		ret = box_status(job, &t, r->name, &r->st);
+		break;
+	case OP_QUOTA:
+		ret = quota_work(r, &t);
 		break;
 	}
 	if (ret == 0)
@@ -834,6 +867,7 @@ user_done(struct md_job *job)
 		    err == 0 && !closed ? r->n_boxes : 0);
 		break;
 	case OP_STATUS:
+	case OP_QUOTA:
 		((posta_mailbox_status_cb *)r->cb)(r->ctx, closed ?
 		    -ECANCELED : err, err == 0 && !closed ? &r->st : NULL);
 		break;
@@ -1028,10 +1062,14 @@ int
 md_op_status(struct posta_mail_user *h, const char *name,
     posta_mailbox_status_cb *cb, void *ctx)
 {
-	struct user_req *r = req_new(h, OP_STATUS, (void *)cb, ctx);
+	bool probe = strcmp(name, MD_QUOTA_PROBE) == 0;
+	struct user_req *r = req_new(h, probe ? OP_QUOTA : OP_STATUS,
+	    (void *)cb, ctx);
 
 	if (r == NULL)
 		return h->closed ? -EINVAL : -ENOMEM;
+	if (probe)
+		return req_submit(r, h->u);
 	if (canon_into(r->name, sizeof(r->name), name) != 0) {
 		user_req_free(r);
 		return POSTA_ENAME;

@@ -40,6 +40,9 @@ static const struct imap_cmd_def imap_commands[] = {
 	{ "LSUB", IMAP_STATE_AUTHED, 0, imap_cmd_list },
 	{ "STATUS", IMAP_STATE_AUTHED, 0, imap_cmd_status },
 	{ "APPEND", IMAP_STATE_AUTHED, 0, imap_cmd_append },
+	{ "GETQUOTAROOT", IMAP_STATE_AUTHED, 0, imap_cmd_getquotaroot },
+	{ "GETQUOTA", IMAP_STATE_AUTHED, 0, imap_cmd_getquota },
+	{ "SETQUOTA", IMAP_STATE_AUTHED, 0, imap_cmd_setquota },
 	{ "IDLE", IMAP_STATE_AUTHED, 0, imap_cmd_idle },
 	{ "CHECK", IMAP_STATE_SELECTED, IMAP_CMDF_POLL, imap_cmd_check },
 	{ "CLOSE", IMAP_STATE_SELECTED, 0, imap_cmd_close },
@@ -206,7 +209,8 @@ imap_capabilities(struct imap_session *s)
 		    " NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE"
 		    " CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS ESEARCH"
 		    " STATUS=SIZE CONDSTORE QRESYNC SORT SORT=DISPLAY ESORT"
-		    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+		    " THREAD=ORDEREDSUBJECT THREAD=REFERENCES"
+		    " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
 		if (info != NULL && info->max_message_size > 0)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 			    " APPENDLIMIT=%llu",

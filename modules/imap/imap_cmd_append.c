@@ -70,6 +70,8 @@ begin_cb(void *ctx, int err, struct posta_append *ap)
 	} else if (err < 0) {
 		if (err == POSTA_ENOTFOUND)
 			refuse(s, "NO [TRYCREATE] Mailbox doesn't exist.");
+		else if (err == POSTA_EQUOTA)	/* full before this one */
+			refuse(s, "NO [OVERQUOTA] Quota exceeded.");
 		else
 			refuse(s, arena_printf(s->cmd_arena, "NO %s",
 			    imap_store_error_text(s, err, "append")));
@@ -263,8 +265,9 @@ finish_cb(void *ctx, int err, uint32_t uidvalidity, uint32_t uid)
 		x->spill = NULL;
 	}
 	if (err < 0) {
+		/* the writes enforce the size limit, finish the quota */
 		imap_cmd_done(s, "NO %s", err == POSTA_EQUOTA ?
-		    "[TOOBIG] Message too large." : err == -ENOENT ?
+		    "[OVERQUOTA] Quota exceeded." : err == -ENOENT ?
 		    "[TRYCREATE] Mailbox doesn't exist." :
 		    imap_store_error_text(s, err, "append"));
 	} else {

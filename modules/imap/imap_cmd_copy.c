@@ -70,6 +70,8 @@ copy_cb(void *ctx, int err, const struct posta_copy_result *res)
 		if (err == POSTA_ENOTFOUND || err == -ENOENT)
 			imap_cmd_done(s, "NO [TRYCREATE] Mailbox doesn't "
 			    "exist.");
+		else if (err == POSTA_EQUOTA && !x->move)
+			imap_cmd_done(s, "NO [OVERQUOTA] Quota exceeded.");
 		else
 			imap_cmd_store_error(s, err, x->move ? "move" : "copy");
 		imap_cb_leave(s);

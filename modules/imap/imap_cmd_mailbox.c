@@ -1,4 +1,4 @@
-/* imap_cmd_mailbox.c: CREATE DELETE RENAME SUBSCRIBE UNSUBSCRIBE STATUS */
+/* imap_cmd_mailbox.c: CREATE DELETE RENAME (UN)SUBSCRIBE STATUS and QUOTA */
 #include "config.h"
 
 #include <stdio.h>
@@ -302,4 +302,115 @@ imap_cmd_status(struct imap_session *s, struct imap_cmd *c)
 	if (x->items & IMAP_STATUS_HIGHESTMODSEQ)
 		s->condstore = true;	/* RFC 7162 3.1: enables it */
 	started(s, posta_mailbox_status(s->user, x->name, status_cb, s));
+}
+
+/* ---- QUOTA (RFC 9208): one quota root "" over all of the user's mail ---- */
+
+/*
+ * The store reports a user's limits through the status of this name (see
+ * plugins/maildir/README.md, "Quotas"): messages and size are the usage,
+ * uidnext the message limit and highestmodseq the storage limit in bytes,
+ * 0 meaning none.  A store without quotas refuses the name (POSTA_ENAME,
+ * as store.h requires for '/'), which reads as no limits.
+ */
+#define IMAP_QUOTA_PROBE "/quota"
+
+struct quota_ctx {
+	char *mailbox;			/* GETQUOTAROOT's argument, or NULL */
+};
+
+static void
+quota_cb(void *ctx, int err, const struct posta_mailbox_status *st)
+{
+	struct imap_session *s = ctx;
+	struct quota_ctx *x;
+	bool first = true;
+
+	if (imap_cb_enter(s))
+		return;
+	x = s->cmd.ctx;
+	if (err < 0 && err != POSTA_ENAME) {
+		imap_cmd_store_error(s, err, s->cmd.name);
+		imap_cb_leave(s);
+		return;
+	}
+	if (x->mailbox != NULL) {
+		imap_puts(s, "* QUOTAROOT ");
+		imap_write_mailbox(s, x->mailbox);
+		imap_puts(s, " \"\"\r\n");
+	}
+	imap_puts(s, "* QUOTA \"\" (");
+	if (err == 0 && st->highestmodseq != 0) {
+		/* KiB (RFC 9208 5.1): usage rounded up, limit down, so a
+		   client never sees room the store would refuse */
+		imap_printf(s, "STORAGE %llu %llu",
+		    (unsigned long long)((st->size + 1023) / 1024),
+		    (unsigned long long)(st->highestmodseq / 1024));
+		first = false;
+	}
+	if (err == 0 && st->uidnext != 0)
+		imap_printf(s, "%sMESSAGE %u %u", first ? "" : " ",
+		    st->messages, st->uidnext);
+	imap_puts(s, ")\r\n");
+	imap_cmd_done(s, "OK %s completed.", s->cmd.name);
+	imap_cb_leave(s);
+}
+
+/* GETQUOTAROOT mailbox: every mailbox is under the root "" */
+void
+imap_cmd_getquotaroot(struct imap_session *s, struct imap_cmd *c)
+{
+	struct quota_ctx *x = arena_zalloc(s->cmd_arena, sizeof(*x));
+	const char *error;
+
+	if (x == NULL) {
+		imap_cmd_done(s, "NO [SERVERBUG] Out of memory.");
+		return;
+	}
+	if (c->args == NULL || imap_args_count(c->args) != 1) {
+		imap_cmd_bad(s, "GETQUOTAROOT needs a mailbox name.");
+		return;
+	}
+	if (imap_mailbox_arg(s, c->args, &x->mailbox, &error) < 0) {
+		imap_cmd_done(s, "%s", error);
+		return;
+	}
+	s->cmd.ctx = x;
+	started(s, posta_mailbox_status(s->user, IMAP_QUOTA_PROBE, quota_cb,
+	    s));
+}
+
+/* GETQUOTA root: only "" exists */
+void
+imap_cmd_getquota(struct imap_session *s, struct imap_cmd *c)
+{
+	struct quota_ctx *x = arena_zalloc(s->cmd_arena, sizeof(*x));
+	const char *root;
+	size_t len;
+
+	if (x == NULL) {
+		imap_cmd_done(s, "NO [SERVERBUG] Out of memory.");
+		return;
+	}
+	if (c->args == NULL || imap_args_count(c->args) != 1 ||
+	    !imap_arg_get_astring(c->args, &root, &len)) {
+		imap_cmd_bad(s, "GETQUOTA needs a quota root.");
+		return;
+	}
+	if (len != 0) {
+		imap_cmd_done(s, "NO [NONEXISTENT] No such quota root; "
+		    "the only one is \"\".");
+		return;
+	}
+	s->cmd.ctx = x;
+	started(s, posta_mailbox_status(s->user, IMAP_QUOTA_PROBE, quota_cb,
+	    s));
+}
+
+/* SETQUOTA: limits are the administrator's (RFC 9208 4.3 allows NO) */
+void
+imap_cmd_setquota(struct imap_session *s, struct imap_cmd *c)
+{
+	(void)c;
+	imap_cmd_done(s, "NO [NOPERM] Quotas are set by the administrator.");
 }

@@ -84,6 +84,9 @@ static const struct smtp_status st_quota = { 552, "5.3.4",
 	"Message too big for a recipient's mailbox" };
 static const struct smtp_status st_gone = { 550, "5.1.1",
 	"Recipient mailbox no longer exists" };
+/* RFC 3463 4.2.2: a recipient over its storage quota; temporary, so the
+   sender retries once the user has made room */
+static const struct smtp_status st_full = { 452, "4.2.2", "Mailbox full" };
 
 const struct smtp_status *
 smtp_sink_error_status(int err)
@@ -103,8 +106,9 @@ smtp_sink_error_status(int err)
 static const struct smtp_status *
 permanent_status(int err)
 {
+	/* POSTA_EQUOTA per recipient is its quota (the message's size was
+	   refused by the writes): temporary, see st_full */
 	switch (err) {
-	case POSTA_EQUOTA:
 	case -EMSGSIZE:
 		return &st_quota;
 	case POSTA_ENOTFOUND:
@@ -588,7 +592,7 @@ local_finished(void *ctx, const struct posta_delivery_result *res, size_t n)
 {
 	struct smtp_sink *k = ctx;
 	const struct smtp_status *perm = NULL;
-	bool temp = false, all_ok = n == k->env.n_accounts;
+	bool temp = false, full = false, all_ok = n == k->env.n_accounts;
 	size_t i, n_ok = 0;
 
 	k->l_pending = false;
@@ -601,7 +605,9 @@ local_finished(void *ctx, const struct posta_delivery_result *res, size_t n)
 		posta_log(k->h, POSTA_LOG_WARN, "smtp.delivery_failed",
 		    "id=%s account=%s error=\"%s\"", k->env.id,
 		    res[i].account, posta_strerror(res[i].err));
-		if (permanent_status(res[i].err) == NULL)
+		if (res[i].err == POSTA_EQUOTA)
+			full = true;
+		else if (permanent_status(res[i].err) == NULL)
 			temp = true;
 		else if (perm == NULL)
 			perm = permanent_status(res[i].err);
@@ -635,7 +641,11 @@ local_finished(void *ctx, const struct posta_delivery_result *res, size_t n)
 		k->qops->submit_abort(k->qm);
 		k->qm = NULL;
 	}
-	set_reply(k, temp || perm == NULL ? &st_temp : perm);
+	if (full && !temp)
+		set_reply(k, &st_full);	/* before any permanent error:
+					   the whole message is retried */
+	else
+		set_reply(k, temp || perm == NULL ? &st_temp : perm);
 	if (temp && n_ok > 0)
 		snprintf(k->reply_text, sizeof(k->reply_text), "%s",
 		    "Could not deliver to every recipient; no copy was "

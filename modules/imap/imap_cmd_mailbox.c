@@ -306,54 +306,66 @@ imap_cmd_status(struct imap_session *s, struct imap_cmd *c)
 
 /* ---- QUOTA (RFC 9208): one quota root "" over all of the user's mail ---- */
 
-/*
- * The store reports a user's limits through the status of this name (see
- * plugins/maildir/README.md, "Quotas"): messages and size are the usage,
- * uidnext the message limit and highestmodseq the storage limit in bytes,
- * 0 meaning none.  A store without quotas refuses the name (POSTA_ENAME,
- * as store.h requires for '/'), which reads as no limits.
- */
-#define IMAP_QUOTA_PROBE "/quota"
-
 struct quota_ctx {
 	char *mailbox;			/* GETQUOTAROOT's argument, or NULL */
 };
 
+/*
+ * The QUOTAROOT and QUOTA lines and the tagged OK; q NULL for a store
+ * without quotas (built for ABI 1.0): the root exists with no resource.
+ */
 static void
-quota_cb(void *ctx, int err, const struct posta_mailbox_status *st)
+quota_reply(struct imap_session *s, const struct posta_quota *q)
 {
-	struct imap_session *s = ctx;
-	struct quota_ctx *x;
+	struct quota_ctx *x = s->cmd.ctx;
 	bool first = true;
 
-	if (imap_cb_enter(s))
-		return;
-	x = s->cmd.ctx;
-	if (err < 0 && err != POSTA_ENAME) {
-		imap_cmd_store_error(s, err, s->cmd.name);
-		imap_cb_leave(s);
-		return;
-	}
 	if (x->mailbox != NULL) {
 		imap_puts(s, "* QUOTAROOT ");
 		imap_write_mailbox(s, x->mailbox);
 		imap_puts(s, " \"\"\r\n");
 	}
 	imap_puts(s, "* QUOTA \"\" (");
-	if (err == 0 && st->highestmodseq != 0) {
+	if (q != NULL && q->bytes_limit != 0) {
 		/* KiB (RFC 9208 5.1): usage rounded up, limit down, so a
 		   client never sees room the store would refuse */
 		imap_printf(s, "STORAGE %llu %llu",
-		    (unsigned long long)((st->size + 1023) / 1024),
-		    (unsigned long long)(st->highestmodseq / 1024));
+		    (unsigned long long)((q->bytes + 1023) / 1024),
+		    (unsigned long long)(q->bytes_limit / 1024));
 		first = false;
 	}
-	if (err == 0 && st->uidnext != 0)
-		imap_printf(s, "%sMESSAGE %u %u", first ? "" : " ",
-		    st->messages, st->uidnext);
+	if (q != NULL && q->messages_limit != 0)
+		imap_printf(s, "%sMESSAGE %llu %llu", first ? "" : " ",
+		    (unsigned long long)q->messages,
+		    (unsigned long long)q->messages_limit);
 	imap_puts(s, ")\r\n");
 	imap_cmd_done(s, "OK %s completed.", s->cmd.name);
+}
+
+static void
+quota_cb(void *ctx, int err, const struct posta_quota *q)
+{
+	struct imap_session *s = ctx;
+
+	if (imap_cb_enter(s))
+		return;
+	if (err < 0)
+		imap_cmd_store_error(s, err, s->cmd.name);
+	else
+		quota_reply(s, q);
 	imap_cb_leave(s);
+}
+
+static void
+quota_start(struct imap_session *s)
+{
+	int r = posta_store_quota(s->mod->host, posta_conn_user(s->conn),
+	    quota_cb, s);
+
+	if (r == -ENOTSUP)
+		quota_reply(s, NULL);
+	else
+		started(s, r);
 }
 
 /* GETQUOTAROOT mailbox: every mailbox is under the root "" */
@@ -376,8 +388,7 @@ imap_cmd_getquotaroot(struct imap_session *s, struct imap_cmd *c)
 		return;
 	}
 	s->cmd.ctx = x;
-	started(s, posta_mailbox_status(s->user, IMAP_QUOTA_PROBE, quota_cb,
-	    s));
+	quota_start(s);
 }
 
 /* GETQUOTA root: only "" exists */
@@ -403,8 +414,7 @@ imap_cmd_getquota(struct imap_session *s, struct imap_cmd *c)
 		return;
 	}
 	s->cmd.ctx = x;
-	started(s, posta_mailbox_status(s->user, IMAP_QUOTA_PROBE, quota_cb,
-	    s));
+	quota_start(s);
 }
 
 /* SETQUOTA: limits are the administrator's (RFC 9208 4.3 allows NO) */

@@ -18,6 +18,8 @@ static const struct smtp_status st_need_mail = { 503, "5.5.1",
 	"Need MAIL command" };
 static const struct smtp_status st_in_data = { 503, "5.5.1",
 	"RCPT not permitted after BDAT" };
+static const struct smtp_status st_full = { 452, "4.2.2",
+	"Mailbox full, try again later" };
 static const struct smtp_status st_too_many = { 452, "4.5.3",
 	"Too many recipients" };
 
@@ -162,6 +164,7 @@ smtp_cmd_mail(struct smtp_session *s)
 	tx->body = c->mail.body;
 	tx->smtputf8 = c->mail.smtputf8;
 	tx->max_size = smtp_max_size(s);
+	tx->declared_size = c->mail.has_size ? c->mail.size : 0;
 	if (tx->sender == NULL || (c->mail.envid != NULL &&
 	    tx->envid == NULL)) {
 		txn_discard(tx);
@@ -295,6 +298,159 @@ rcpt_lookup(struct smtp_session *s, const char *address)
 	smtp_busy(s, true);
 }
 
+/* The recipient passed every check: into the envelope, and 250. */
+static void
+rcpt_accept(struct smtp_session *s, const struct posta_resolution *res,
+    const char *rcpt)
+{
+	const struct smtp_cmd *c = &s->cmd;
+	struct smtp_txn *tx = s->tx;
+	size_t i;
+	int ret = 0;
+
+	if (res->kind == POSTA_RESOLVE_EXTERNAL) {
+		ret = add_external(tx, rcpt, c->rcpt.notify,
+		    orcpt_of(tx, c, rcpt, false));
+	} else {
+		for (i = 0; ret == 0 && i < res->n_accounts; i++)
+			ret = add_account(tx, res->accounts[i]);
+		for (i = 0; ret == 0 && i < res->n_external; i++)
+			ret = add_external(tx, res->external[i],
+			    c->rcpt.notify, orcpt_of(tx, c, rcpt, true));
+	}
+	if (ret < 0) {
+		/* the envelope's memory bound: the rest in a later try */
+		smtp_reply_status(s, &st_too_many);
+		return;
+	}
+	if (tx->first_rcpt == NULL)
+		tx->first_rcpt = rcpt;
+	tx->n_rcpts++;
+	smtp_reply(s, 250, "2.1.5", "Recipient OK");
+}
+
+/*
+ * Quotas at RCPT time (RFC 5321 4.5.3.1.10, RFC 1870): a local account
+ * that is full, or would be with MAIL's SIZE=, gets 452 4.2.2 for this
+ * recipient alone, so the others of the transaction get the message and
+ * the sender retries this one.  An alias is refused as a whole when any
+ * of its accounts is full: every member then gets it together, later,
+ * never twice.  A store without quotas, or one that fails to answer,
+ * refuses nothing here; the end of DATA still checks.
+ */
+struct smtp_quota_check {
+	struct smtp_session *s;		/* NULL: the session is gone */
+	struct posta_resolution res;	/* a copy, in the transaction */
+	const char *rcpt;
+	uint64_t size;
+	size_t next;
+};
+
+static void quota_check_cb(void *ctx, int err, const struct posta_quota *q);
+
+/* No room for one more message, or for size bytes when SIZE= said so. */
+static bool
+quota_full(const struct posta_quota *q, uint64_t size)
+{
+	if (q->messages_limit != 0 && q->messages >= q->messages_limit)
+		return true;
+	if (q->bytes_limit == 0)
+		return false;
+	return size == 0 ? q->bytes >= q->bytes_limit :
+	    size > q->bytes_limit || q->bytes > q->bytes_limit - size;
+}
+
+static int
+quota_check_next(struct smtp_quota_check *qc)
+{
+	return posta_store_quota(qc->s->eng->host,
+	    qc->res.accounts[qc->next], quota_check_cb, qc);
+}
+
+static void
+quota_check_end(struct smtp_quota_check *qc, bool full)
+{
+	struct smtp_session *s = qc->s;
+	char q[300];
+
+	s->qc = NULL;
+	smtp_busy(s, false);
+	if (full) {
+		posta_conn_log(s->conn, POSTA_LOG_INFO, "smtp.rcpt_refused",
+		    "id=%s to=%s code=452 reason=quota", s->tx->id,
+		    posta_log_quote(q, sizeof(q), qc->rcpt));
+		smtp_reply_status(s, &st_full);
+	} else {
+		rcpt_accept(s, &qc->res, qc->rcpt);
+	}
+	free(qc);
+}
+
+static void
+quota_check_cb(void *ctx, int err, const struct posta_quota *q)
+{
+	struct smtp_quota_check *qc = ctx;
+
+	if (qc->s == NULL) {
+		free(qc);
+		return;
+	}
+	if (err == 0 && quota_full(q, qc->size)) {
+		quota_check_end(qc, true);
+		return;
+	}
+	if (++qc->next < qc->res.n_accounts && quota_check_next(qc) == 0)
+		return;
+	quota_check_end(qc, false);
+}
+
+/* Starts the checks; false when there is nothing to wait for. */
+static bool
+quota_check_start(struct smtp_session *s, const struct posta_resolution *res,
+    const char *rcpt)
+{
+	struct smtp_txn *tx = s->tx;
+	struct smtp_quota_check *qc = calloc(1, sizeof(*qc));
+	const char **acc, **ext;
+	size_t i;
+
+	acc = arena_alloc(tx->a, res->n_accounts * sizeof(*acc));
+	ext = arena_alloc(tx->a, (res->n_external + 1) * sizeof(*ext));
+	if (qc == NULL || acc == NULL || ext == NULL) {
+		free(qc);
+		return false;	/* rcpt_accept meets the same shortage */
+	}
+	for (i = 0; i < res->n_accounts; i++)
+		if ((acc[i] = arena_strdup(tx->a, res->accounts[i])) == NULL)
+			goto fail;
+	for (i = 0; i < res->n_external; i++)
+		if ((ext[i] = arena_strdup(tx->a, res->external[i])) == NULL)
+			goto fail;
+	qc->s = s;
+	qc->res = *res;
+	qc->res.accounts = acc;
+	qc->res.external = ext;
+	qc->rcpt = rcpt;
+	qc->size = tx->declared_size;
+	if (quota_check_next(qc) != 0)
+		goto fail;	/* no quotas here: accept as before */
+	s->qc = qc;
+	smtp_busy(s, true);
+	return true;
+fail:
+	free(qc);
+	return false;
+}
+
+void
+smtp_quota_check_cancel(struct smtp_session *s)
+{
+	if (s->qc != NULL) {
+		s->qc->s = NULL;	/* its callback frees it */
+		s->qc = NULL;
+	}
+}
+
 static void
 rcpt_decide(struct smtp_session *s, const struct posta_resolution *res)
 {
@@ -306,8 +462,6 @@ rcpt_decide(struct smtp_session *s, const struct posta_resolution *res)
 	const struct smtp_status *st;
 	const char *rcpt;
 	char q[300];
-	size_t i;
-	int ret = 0;
 
 	smtp_facts(s, &f);
 	memset(&rf, 0, sizeof(rf));
@@ -328,25 +482,10 @@ rcpt_decide(struct smtp_session *s, const struct posta_resolution *res)
 		smtp_reply_status(s, st);
 		return;
 	}
-	if (res->kind == POSTA_RESOLVE_EXTERNAL) {
-		ret = add_external(tx, rcpt, c->rcpt.notify,
-		    orcpt_of(tx, c, rcpt, false));
-	} else {
-		for (i = 0; ret == 0 && i < res->n_accounts; i++)
-			ret = add_account(tx, res->accounts[i]);
-		for (i = 0; ret == 0 && i < res->n_external; i++)
-			ret = add_external(tx, res->external[i],
-			    c->rcpt.notify, orcpt_of(tx, c, rcpt, true));
-	}
-	if (ret < 0) {
-		/* the envelope's memory bound: the rest in a later try */
-		smtp_reply_status(s, &st_too_many);
+	if (res->kind != POSTA_RESOLVE_EXTERNAL && res->n_accounts > 0 &&
+	    quota_check_start(s, res, rcpt))
 		return;
-	}
-	if (tx->first_rcpt == NULL)
-		tx->first_rcpt = rcpt;
-	tx->n_rcpts++;
-	smtp_reply(s, 250, "2.1.5", "Recipient OK");
+	rcpt_accept(s, res, rcpt);
 }
 
 static bool

@@ -437,6 +437,7 @@ on_close(void *ctx, int reason)
 	struct smtp_session *s = ctx;
 
 	s->closing = true;
+	smtp_quota_check_cancel(s);
 	smtp_txn_free(s);
 	smtp_auth_clear(s);
 	arena_free(&s->cmd_arena);

@@ -69,6 +69,7 @@ struct smtp_txn {
 	enum smtp_body body;
 	bool smtputf8;
 	uint64_t max_size;
+	uint64_t declared_size;		/* MAIL's SIZE=, 0 when none */
 
 	size_t n_rcpts;			/* RCPTs accepted */
 	const char *first_rcpt;
@@ -119,7 +120,13 @@ struct smtp_session {
 
 	struct smtp_txn *tx;
 	struct smtp_txn *tx_pending_mail;	/* MAIL waiting for a lookup */
+	struct smtp_quota_check *qc;	/* RCPT waiting for quotas */
 };
+
+/* ---- smtp_cmd_mail.c ---- */
+
+/* The session ends: a quota check still running answers no one. */
+void smtp_quota_check_cancel(struct smtp_session *s);
 
 /* ---- smtp_session.c ---- */
 

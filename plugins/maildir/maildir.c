@@ -821,6 +821,7 @@ const struct posta_store_ops md_ops = {
 	.delivery_write = md_op_delivery_write,
 	.delivery_finish = md_op_delivery_finish,
 	.delivery_abort = md_op_delivery_abort,
+	.quota = md_op_quota,
 };
 
 POSTA_MODULE(

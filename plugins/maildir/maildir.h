@@ -419,16 +419,6 @@ int md_meta_decode(struct arena *a, const void *blob, size_t len,
 
 #define MD_QUOTA_FILE "quota"
 /*
- * The name a module passes to posta_mailbox_status() to learn a user's
- * quota (no mailbox can have it: '/' is refused by every store, which
- * answers POSTA_ENAME).  The status then holds messages and size = the
- * user's usage over all mailboxes, uidnext = the message limit (clamped
- * to UINT32_MAX) and highestmodseq = the storage limit in bytes (0:
- * unlimited).  See README.md "Quotas".
- */
-#define MD_QUOTA_PROBE "/quota"
-
-/*
  * Parses a quota file: lines "storage = SIZE" and "messages = N" (each at
  * most once), blank lines and # comments.  Keys not given keep q's value.
  * Pure.  0, or -EINVAL with the line number and a reason (q untouched).
@@ -483,6 +473,8 @@ extern const struct posta_store_ops md_ops;
 int md_op_user_open(void *state, const char *account, posta_mail_user_cb *cb,
     void *ctx);
 void md_op_user_close(struct posta_mail_user *user);
+int md_op_quota(void *state, const char *account, posta_store_quota_cb *cb,
+    void *ctx);
 int md_op_user_usage(struct posta_mail_user *user, posta_store_usage_cb *cb,
     void *ctx);
 int md_op_list(struct posta_mail_user *user, posta_mailbox_list_cb *cb,

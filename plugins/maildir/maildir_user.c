@@ -23,7 +23,7 @@ enum user_op {
 	OP_RENAME,
 	OP_SUBSCRIBE,
 	OP_STATUS,
-	OP_QUOTA,			/* status of MD_QUOTA_PROBE */
+	OP_QUOTA,			/* an account's quota, no session */
 };
 
 struct user_req {
@@ -39,6 +39,7 @@ struct user_req {
 	/* results */
 	struct posta_mailbox_status st;
 	struct posta_user_usage usage;
+	struct posta_quota quota;
 	struct posta_mailbox_info *boxes;
 	size_t n_boxes, cap_boxes;
 	uint32_t box_id;		/* deleted or renamed */
@@ -743,13 +744,10 @@ quota_work(struct user_req *r, struct md_txn *t)
 	if (ret != 0)
 		return ret;
 	md_quota_load(t->u, &q);
-	memset(&r->st, 0, sizeof(r->st));
-	r->st.messages = use.messages > UINT32_MAX ? UINT32_MAX :
-	    (uint32_t)use.messages;
-	r->st.size = use.bytes;
-	r->st.uidnext = q.messages > UINT32_MAX ? UINT32_MAX :
-	    (uint32_t)q.messages;
-	r->st.highestmodseq = q.storage;
+	r->quota.messages = use.messages;
+	r->quota.bytes = use.bytes;
+	r->quota.messages_limit = q.messages;
+	r->quota.bytes_limit = q.storage;
 	return 0;
 }
 
@@ -867,9 +865,12 @@ user_done(struct md_job *job)
 		    err == 0 && !closed ? r->n_boxes : 0);
 		break;
 	case OP_STATUS:
-	case OP_QUOTA:
 		((posta_mailbox_status_cb *)r->cb)(r->ctx, closed ?
 		    -ECANCELED : err, err == 0 && !closed ? &r->st : NULL);
+		break;
+	case OP_QUOTA:
+		((posta_store_quota_cb *)r->cb)(r->ctx, err,
+		    err == 0 ? &r->quota : NULL);
 		break;
 	case OP_RENAME:
 		if (err == 0) {
@@ -961,6 +962,30 @@ md_op_user_open(void *state, const char *account, posta_mail_user_cb *cb,
 		return -ENOMEM;
 	}
 	r->flag = !u->setup_done;
+	req_submit(r, u);
+	md_user_unref(u);	/* the job holds its own reference */
+	return 0;
+}
+
+int
+md_op_quota(void *state, const char *account, posta_store_quota_cb *cb,
+    void *ctx)
+{
+	struct md_store *s = state;
+	struct user_req *r;
+	struct md_user *u;
+	int err = 0;
+
+	if (s->closing)
+		return -ECANCELED;
+	u = md_user_get(s, account, &err);
+	if (u == NULL)
+		return err;
+	r = req_new(NULL, OP_QUOTA, (void *)cb, ctx);
+	if (r == NULL) {
+		md_user_unref(u);
+		return -ENOMEM;
+	}
 	req_submit(r, u);
 	md_user_unref(u);	/* the job holds its own reference */
 	return 0;
@@ -1062,14 +1087,10 @@ int
 md_op_status(struct posta_mail_user *h, const char *name,
     posta_mailbox_status_cb *cb, void *ctx)
 {
-	bool probe = strcmp(name, MD_QUOTA_PROBE) == 0;
-	struct user_req *r = req_new(h, probe ? OP_QUOTA : OP_STATUS,
-	    (void *)cb, ctx);
+	struct user_req *r = req_new(h, OP_STATUS, (void *)cb, ctx);
 
 	if (r == NULL)
 		return h->closed ? -EINVAL : -ENOMEM;
-	if (probe)
-		return req_submit(r, h->u);
 	if (canon_into(r->name, sizeof(r->name), name) != 0) {
 		user_req_free(r);
 		return POSTA_ENAME;

@@ -174,6 +174,7 @@ struct usage_wait {
 	bool done;
 	int err;
 	struct posta_user_usage use;
+	struct posta_quota quota;
 };
 
 static void
@@ -187,24 +188,38 @@ usage_cb(void *ctx, int err, const struct posta_user_usage *use)
 	w->done = true;
 }
 
-/* usage through both ways: the op and the quota probe; they agree */
+static void
+quota_cb(void *ctx, int err, const struct posta_quota *q)
+{
+	struct usage_wait *w = ctx;
+
+	w->err = err;
+	if (err == 0)
+		w->quota = *q;
+	w->done = true;
+}
+
+/* usage through both ways: the session's op and the store's quota op
+   (by account, no session); they agree */
 static void
 check_usage(struct test_host *th, struct posta_mail_user *u,
     uint64_t messages, uint64_t bytes, uint64_t lim_msgs, uint64_t lim_bytes)
 {
-	struct usage_wait w = { 0 };
-	struct posta_mailbox_status st;
+	struct usage_wait w = { 0 }, q = { 0 };
 
 	assert_int_equal(posta_mail_user_usage(u, usage_cb, &w), 0);
 	th_wait(th, &w.done);
 	assert_int_equal(w.err, 0);
 	assert_int_equal(w.use.messages, messages);
 	assert_int_equal(w.use.bytes, bytes);
-	assert_int_equal(th_status(th, u, MD_QUOTA_PROBE, &st), 0);
-	assert_int_equal(st.messages, messages);
-	assert_int_equal(st.size, bytes);
-	assert_int_equal(st.uidnext, lim_msgs);
-	assert_int_equal(st.highestmodseq, lim_bytes);
+	assert_int_equal(posta_store_quota((struct posta_host *)th, ACCT,
+	    quota_cb, &q), 0);
+	th_wait(th, &q.done);
+	assert_int_equal(q.err, 0);
+	assert_int_equal(q.quota.messages, messages);
+	assert_int_equal(q.quota.bytes, bytes);
+	assert_int_equal(q.quota.messages_limit, lim_msgs);
+	assert_int_equal(q.quota.bytes_limit, lim_bytes);
 }
 
 static void

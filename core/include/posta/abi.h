@@ -15,8 +15,10 @@
  * Changelog.
  *  2026-11-27  1.0  first version: modules, settings, connections, hooks,
  *                   auth providers, mail stores, the outbound queue.
+ *  2026-11-27  1.1  store.h: struct posta_quota, the store's quota member
+ *                   and posta_store_quota().
  */
 #define POSTA_ABI_MAJOR 1
-#define POSTA_ABI_MINOR 0
+#define POSTA_ABI_MINOR 1
 
 #endif

@@ -162,6 +162,12 @@ struct posta_user_usage {
 	uint64_t bytes;			/* sum of message sizes */
 };
 
+/* A user's quota (ABI 1.1): usage and limits, 0 meaning no limit. */
+struct posta_quota {
+	uint64_t messages, bytes;		/* in use now */
+	uint64_t messages_limit, bytes_limit;
+};
+
 /*
  * One message of a view.  keywords is a bit set over the view's keyword
  * table (posta_mailbox_keywords): bit i means names[i].
@@ -361,6 +367,8 @@ typedef void posta_mail_user_cb(void *ctx, int err,
     struct posta_mail_user *user);
 typedef void posta_store_usage_cb(void *ctx, int err,
     const struct posta_user_usage *usage);
+typedef void posta_store_quota_cb(void *ctx, int err,
+    const struct posta_quota *quota);
 /* boxes sorted by name, INBOX first */
 typedef void posta_mailbox_list_cb(void *ctx, int err,
     const struct posta_mailbox_info *boxes, size_t n);
@@ -399,7 +407,9 @@ typedef void posta_delivery_cb(void *ctx,
 /*
  * size is sizeof(struct posta_store_ops) as the store was built; the
  * wrappers check it before calling a member added in a later ABI minor.
- * Every member is required.  See the wrappers below for each contract.
+ * Every member of ABI 1.0 is required; later ones may be NULL (the
+ * wrapper then answers -ENOTSUP).  See the wrappers below for each
+ * contract.
  */
 struct posta_store_ops {
 	uint32_t size;
@@ -477,7 +487,16 @@ struct posta_store_ops {
 	int (*delivery_finish)(struct posta_delivery *d,
 	    posta_delivery_cb *cb, void *ctx);
 	void (*delivery_abort)(struct posta_delivery *d);
+
+	/* ABI 1.1 */
+	int (*quota)(void *state, const char *account,
+	    posta_store_quota_cb *cb, void *ctx);
 };
+
+/* Whether the store that registered ops has member m (a later minor). */
+#define POSTA_STORE_HAS(ops, m)						\
+	((ops)->size >= offsetof(struct posta_store_ops, m) +		\
+	    sizeof((ops)->m) && (ops)->m != NULL)
 
 /* ---- wrappers: what protocol modules call ---- */
 
@@ -523,6 +542,26 @@ posta_mail_user_close(struct posta_mail_user **userp)
 		return;
 	*userp = NULL;
 	POSTA_STORE_OPS(user)->user_close(user);
+}
+
+/*
+ * The quota of account (a canonical login) without opening a session:
+ * cheap enough for every SMTP RCPT.  An account that has no mail yet has
+ * no usage.  -ENOTSUP from a store without quotas (built for ABI 1.0 or
+ * leaving the member NULL), POSTA_ENOPROVIDER without a store.  ABI 1.1.
+ */
+static inline int
+posta_store_quota(struct posta_host *h, const char *account,
+    posta_store_quota_cb *cb, void *ctx)
+{
+	void *state;
+	const struct posta_store_ops *ops = posta_host_store(h, &state);
+
+	if (ops == NULL)
+		return POSTA_ENOPROVIDER;
+	if (!POSTA_STORE_HAS(ops, quota))
+		return -ENOTSUP;
+	return ops->quota(state, account, cb, ctx);
 }
 
 /* Messages and bytes over all mailboxes (quota). */

@@ -942,8 +942,9 @@ canon_into(char *out, size_t size, const char *name)
 	return md_mailbox_canon(name, out, size) < 0 ? POSTA_ENAME : 0;
 }
 
-int
-md_op_user_open(void *state, const char *account, posta_mail_user_cb *cb,
+/* A request about an account that has no session (open, quota). */
+static int
+account_req(void *state, const char *account, enum user_op op, void *cb,
     void *ctx)
 {
 	struct md_store *s = state;
@@ -956,39 +957,29 @@ md_op_user_open(void *state, const char *account, posta_mail_user_cb *cb,
 	u = md_user_get(s, account, &err);
 	if (u == NULL)
 		return err;
-	r = req_new(NULL, OP_OPEN, (void *)cb, ctx);
+	r = req_new(NULL, op, cb, ctx);
 	if (r == NULL) {
 		md_user_unref(u);
 		return -ENOMEM;
 	}
-	r->flag = !u->setup_done;
+	r->flag = op == OP_OPEN && !u->setup_done;
 	req_submit(r, u);
 	md_user_unref(u);	/* the job holds its own reference */
 	return 0;
 }
 
 int
+md_op_user_open(void *state, const char *account, posta_mail_user_cb *cb,
+    void *ctx)
+{
+	return account_req(state, account, OP_OPEN, (void *)cb, ctx);
+}
+
+int
 md_op_quota(void *state, const char *account, posta_store_quota_cb *cb,
     void *ctx)
 {
-	struct md_store *s = state;
-	struct user_req *r;
-	struct md_user *u;
-	int err = 0;
-
-	if (s->closing)
-		return -ECANCELED;
-	u = md_user_get(s, account, &err);
-	if (u == NULL)
-		return err;
-	r = req_new(NULL, OP_QUOTA, (void *)cb, ctx);
-	if (r == NULL) {
-		md_user_unref(u);
-		return -ENOMEM;
-	}
-	req_submit(r, u);
-	md_user_unref(u);	/* the job holds its own reference */
-	return 0;
+	return account_req(state, account, OP_QUOTA, (void *)cb, ctx);
 }
 
 void

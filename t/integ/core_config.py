@@ -6,7 +6,8 @@ import subprocess
 import tempfile
 import time
 
-from posta import BUILDDIR, LineClient, MODULE_DIRS, Postad, make_cert
+from posta import (BUILDDIR, SRCDIR, LineClient, MODULE_DIRS, Postad,
+                   make_cert)
 from tap import TAP
 
 t = TAP()
@@ -83,10 +84,27 @@ def test_errors():
             "invalid TLS priority string")
 
 
+def read_abi():
+    """(major, minor) from the public header, as postad has it."""
+    path = os.path.join(SRCDIR, "core", "include", "posta", "abi.h")
+    v = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 3 and parts[0] == "#define" and \
+                    parts[1] in ("POSTA_ABI_MAJOR", "POSTA_ABI_MINOR"):
+                v[parts[1]] = int(parts[2])
+    return v["POSTA_ABI_MAJOR"], v["POSTA_ABI_MINOR"]
+
+
+ABI = read_abi()
+
+
 def test_abi():
     refused(BASE + "plugin badabi {\n}\n",
             "was built for Posta module ABI 2.0, but this postad provides "
-            "ABI 1.0", "module with another ABI major refused naming both")
+            "ABI %d.%d" % ABI, "module with another ABI major refused "
+            "naming both")
     _, out = check(BASE + "plugin badabi {\n}\n")
     t.contains(out, "badabi", "the refusal names the module file")
 

@@ -681,7 +681,7 @@ test_partial_permanent(void **state)
 	struct smtp_sink *k = open_sink(f, &o, 2, 0);
 
 	(void)state;
-	f->rcpt_err[0] = POSTA_EQUOTA;
+	f->rcpt_err[0] = -EMSGSIZE;
 	write_body(f, &o, k, "x\r\n");
 	assert_int_equal(smtp_sink_finish(k, owner_done, &o), 0);
 	run_all(f);
@@ -690,6 +690,26 @@ test_partial_permanent(void **state)
 	assert_int_equal(f->n_expunged, 1);
 	assert_string_equal(f->expunged[0], "bob@example.com");
 	assert_int_equal(f->expunged_uid[0], 101);
+	free(f);
+}
+
+/* A full mailbox at the end of DATA: temporary, and all or nothing. */
+static void
+test_partial_quota(void **state)
+{
+	struct fake *f = fake_new();
+	struct owner o = { 0 };
+	struct smtp_sink *k = open_sink(f, &o, 2, 0);
+
+	(void)state;
+	f->rcpt_err[0] = POSTA_EQUOTA;
+	write_body(f, &o, k, "x\r\n");
+	assert_int_equal(smtp_sink_finish(k, owner_done, &o), 0);
+	run_all(f);
+	assert_int_equal(o.code, 452);
+	assert_string_equal(o.enhanced, "4.2.2");
+	assert_int_equal(f->n_expunged, 1);
+	assert_string_equal(f->expunged[0], "bob@example.com");
 	free(f);
 }
 
@@ -930,6 +950,7 @@ main(void)
 		cmocka_unit_test(test_all_ok),
 		cmocka_unit_test(test_partial_temp_rolls_back),
 		cmocka_unit_test(test_partial_permanent),
+		cmocka_unit_test(test_partial_quota),
 		cmocka_unit_test(test_all_fail),
 		cmocka_unit_test(test_unindexed_copy),
 		cmocka_unit_test(test_empty_message),

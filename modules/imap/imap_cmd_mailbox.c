@@ -311,22 +311,34 @@ struct quota_ctx {
 };
 
 /*
- * The QUOTAROOT and QUOTA lines and the tagged OK; q NULL for a store
- * without quotas (built for ABI 1.0): the root exists with no resource.
+ * The QUOTAROOT and QUOTA lines and the tagged reply; q NULL for a store
+ * without quotas (built for ABI 1.0).  A user with no limit has no quota
+ * root: RFC 9208's QUOTA response needs at least one resource, so
+ * GETQUOTAROOT names no root and GETQUOTA "" is NO [NONEXISTENT].
  */
 static void
 quota_reply(struct imap_session *s, const struct posta_quota *q)
 {
 	struct quota_ctx *x = s->cmd.ctx;
+	bool limited = q != NULL && (q->bytes_limit != 0 ||
+	    q->messages_limit != 0);
 	bool first = true;
 
 	if (x->mailbox != NULL) {
 		imap_puts(s, "* QUOTAROOT ");
 		imap_write_mailbox(s, x->mailbox);
-		imap_puts(s, " \"\"\r\n");
+		imap_puts(s, limited ? " \"\"\r\n" : "\r\n");
+	} else if (!limited) {
+		imap_cmd_done(s, "NO [NONEXISTENT] No quota root: no limits "
+		    "apply to this account.");
+		return;
+	}
+	if (!limited) {
+		imap_cmd_done(s, "OK %s completed.", s->cmd.name);
+		return;
 	}
 	imap_puts(s, "* QUOTA \"\" (");
-	if (q != NULL && q->bytes_limit != 0) {
+	if (q->bytes_limit != 0) {
 		/* KiB (RFC 9208 5.1): usage rounded up, limit down, so a
 		   client never sees room the store would refuse */
 		imap_printf(s, "STORAGE %llu %llu",
@@ -334,7 +346,7 @@ quota_reply(struct imap_session *s, const struct posta_quota *q)
 		    (unsigned long long)(q->bytes_limit / 1024));
 		first = false;
 	}
-	if (q != NULL && q->messages_limit != 0)
+	if (q->messages_limit != 0)
 		imap_printf(s, "%sMESSAGE %llu %llu", first ? "" : " ",
 		    (unsigned long long)q->messages,
 		    (unsigned long long)q->messages_limit);

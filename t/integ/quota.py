@@ -118,6 +118,15 @@ def test_imap():
     typ, data = m._simple_command("SETQUOTA", '""', "(STORAGE 1)")
     t.eq(typ, "NO", "SETQUOTA is the administrator's")
     m.logout()
+    # bob has no limit: no quota root (RFC 9208 wants a resource in QUOTA)
+    m = imap(BOB)
+    typ, data = m.getquotaroot("INBOX")
+    t.ok(typ == "OK" and data[0] == [b'"INBOX"'] and data[1] == [None],
+         "an account without limits has no quota root: %r" % (data,))
+    typ, data = m.getquota('""')
+    t.ok(typ == "NO" and b"NONEXISTENT" in data[0],
+         "GETQUOTA \"\" without limits: NO [NONEXISTENT]: %r" % data)
+    m.logout()
 
 
 def test_append_over_quota():

@@ -247,15 +247,11 @@ opening_step(struct smtp_sink *k)
 	k->cb(k->ctx, 0);
 }
 
+/* One target (the store or the queue) has answered its begin. */
 static void
-local_begun(void *ctx, int err, struct posta_delivery *d)
+target_begun(struct smtp_sink *k, int err)
 {
-	struct smtp_sink *k = ctx;
-
-	k->l_pending = false;
-	if (err == 0)
-		k->dl = d;
-	else if (k->err == 0)
+	if (err != 0 && k->err == 0)
 		k->err = err;
 	if (k->dead) {
 		sink_abort_targets(k);
@@ -266,6 +262,17 @@ local_begun(void *ctx, int err, struct posta_delivery *d)
 }
 
 static void
+local_begun(void *ctx, int err, struct posta_delivery *d)
+{
+	struct smtp_sink *k = ctx;
+
+	k->l_pending = false;
+	if (err == 0)
+		k->dl = d;
+	target_begun(k, err);
+}
+
+static void
 queue_begun(void *ctx, int err, struct posta_queue_msg *msg)
 {
 	struct smtp_sink *k = ctx;
@@ -273,14 +280,7 @@ queue_begun(void *ctx, int err, struct posta_queue_msg *msg)
 	k->q_pending = false;
 	if (err == 0)
 		k->qm = msg;
-	else if (k->err == 0)
-		k->err = err;
-	if (k->dead) {
-		sink_abort_targets(k);
-		sink_reap(k);
-		return;
-	}
-	opening_step(k);
+	target_begun(k, err);
 }
 
 int
